@@ -104,8 +104,10 @@ class StateMachine {
   std::string snapshot() const;
   bool restore(std::string_view snapshot, std::string* error);
 
- private:
+  // Implementation detail, public only so the files that implement its parts can name it.
   struct Impl;
+
+ private:
   std::unique_ptr<Impl> impl_;
 };
 

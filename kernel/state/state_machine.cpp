@@ -1,0 +1,139 @@
+// StateMachine: construction, queries and snapshots. prepare.cpp, apply.cpp and read.cpp
+// hold the request paths.
+#include "state/state_machine.h"
+
+#include <algorithm>
+
+#include "state/bytes.h"
+#include "state/path_utils.h"
+#include "state/state_impl.h"
+
+namespace corral::kernel {
+
+StateMachine::StateMachine(const AuthRegistry* auth, StateLimits limits)
+    : impl_(std::make_unique<Impl>(auth, limits)) {}
+StateMachine::~StateMachine() = default;
+
+int64_t StateMachine::lastZxid() const { return impl_->tree.last_zxid; }
+
+const SessionInfo* StateMachine::session(int64_t session_id) const {
+  auto it = impl_->tree.sessions.find(session_id);
+  return it == impl_->tree.sessions.end() ? nullptr : &it->second.info;
+}
+
+std::vector<SessionInfo> StateMachine::sessions() const {
+  std::vector<SessionInfo> out;
+  for (const auto& [id, rec] : impl_->tree.sessions) out.push_back(rec.info);
+  return out;
+}
+
+size_t StateMachine::nodeCount() const { return impl_->tree.nodes.size(); }
+size_t StateMachine::watchCount() const { return impl_->watches.count(); }
+
+namespace {
+constexpr uint32_t kSnapshotMagic = 0x43524c53;  // "CRLS"
+constexpr uint8_t kSnapshotFormat = 1;
+}  // namespace
+
+std::string StateMachine::snapshot() const {
+  const DataTree& t = impl_->tree;
+  std::string out;
+  ByteWriter w(&out);
+  w.u32(kSnapshotMagic);
+  w.u8(kSnapshotFormat);
+  w.i64(t.last_zxid);
+  // Parents before children: a parent's path is a prefix of its children's, so it sorts first.
+  std::vector<const std::pair<const std::string, Node>*> sorted;
+  sorted.reserve(t.nodes.size());
+  for (const auto& entry : t.nodes) sorted.push_back(&entry);
+  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
+  w.u32(static_cast<uint32_t>(sorted.size()));
+  for (const auto* entry : sorted) {
+    const Node& n = entry->second;
+    const Stat& s = n.stat;
+    w.bytes(entry->first);
+    w.bytes(n.data);
+    w.bytes(encodeAcl(n.acl));
+    for (int64_t v : {s.czxid, s.mzxid, s.ctime, s.mtime, s.ephemeral_owner, s.pzxid}) w.i64(v);
+    for (int32_t v : {s.version, s.cversion, s.aversion}) w.i32(v);
+    w.i32(static_cast<int32_t>(n.kind));
+    w.i64(n.ttl_ms);
+  }
+  w.u32(static_cast<uint32_t>(t.sessions.size()));
+  for (const auto& [id, rec] : t.sessions) {
+    w.i64(id);
+    w.i32(rec.info.timeout_ms);
+    w.bytes(rec.info.password);
+  }
+  return out;
+}
+
+bool StateMachine::restore(std::string_view snapshot, std::string* error) {
+  ByteReader r(snapshot);
+  if (r.u32() != kSnapshotMagic || r.u8() != kSnapshotFormat || !r.ok()) {
+    *error = "not a corral snapshot (bad magic or format)";
+    return false;
+  }
+  DataTree t;
+  t.nodes.clear();
+  t.last_zxid = r.i64();
+  uint32_t count = r.count(4 + 4 + 4 + 8 * 6 + 4 * 4 + 8);
+  for (uint32_t i = 0; i < count && r.ok(); ++i) {
+    std::string path = r.bytes();
+    Node n;
+    n.data = r.bytes();
+    std::string acl = r.bytes();
+    Stat& s = n.stat;
+    s.czxid = r.i64();
+    s.mzxid = r.i64();
+    s.ctime = r.i64();
+    s.mtime = r.i64();
+    s.ephemeral_owner = r.i64();
+    s.pzxid = r.i64();
+    s.version = r.i32();
+    s.cversion = r.i32();
+    s.aversion = r.i32();
+    n.kind = static_cast<NodeKind>(r.i32());
+    n.ttl_ms = r.i64();
+    s.data_length = static_cast<int32_t>(n.data.size());
+    if (!r.ok()) break;
+    if (!decodeAcl(acl, &n.acl) || !pathError(path).empty()) {
+      *error = "corrupt node record for " + path;
+      return false;
+    }
+    if (path != "/") {
+      Node* parent = t.find(std::string(parentPath(path)));
+      if (parent == nullptr) {
+        *error = "node " + path + " has no parent in the snapshot";
+        return false;
+      }
+      parent->children.insert(std::string(baseName(path)));
+      parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+    }
+    if (n.kind != NodeKind::kPlain) t.containers_and_ttl.insert(path);
+    t.nodes.emplace(std::move(path), std::move(n));
+  }
+  uint32_t sessions = r.count(16);
+  for (uint32_t i = 0; i < sessions && r.ok(); ++i) {
+    SessionRecord rec;
+    rec.info.session_id = r.i64();
+    rec.info.timeout_ms = r.i32();
+    rec.info.password = r.bytes();
+    t.sessions[rec.info.session_id] = std::move(rec);
+  }
+  if (!r.ok() || !r.done() || t.find("/") == nullptr) {
+    *error = "truncated or corrupt snapshot";
+    return false;
+  }
+  for (const auto& [path, n] : t.nodes) {
+    if (!isSessionOwner(n.stat.ephemeral_owner)) continue;
+    auto s = t.sessions.find(n.stat.ephemeral_owner);
+    if (s != t.sessions.end()) s->second.ephemerals.insert(path);
+  }
+  impl_->tree = std::move(t);
+  impl_->watches = WatchManager();
+  discardPending();
+  return true;
+}
+
+}  // namespace corral::kernel
