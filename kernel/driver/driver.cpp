@@ -1,0 +1,229 @@
+#include "driver/driver.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace corral::kernel {
+namespace {
+
+constexpr int kTransportShift = 48;
+constexpr uint64_t kConnMask = (uint64_t{1} << kTransportShift) - 1;
+
+struct Event {
+  enum class Type { kOpen, kFrame, kClose, kDurable } type;
+  uint64_t conn = 0;
+  std::string bytes;
+  int64_t zxid = 0;
+  bool ok = true;
+};
+
+}  // namespace
+
+struct Driver::Impl : public KernelOutput, public DurableListener {
+  // One per transport: tags its connection ids with the transport's index.
+  struct Sink : public ClientSink {
+    Impl* impl;
+    uint64_t index;
+    void onOpen(uint64_t conn, ByteView remote) noexcept override {
+      impl->post(Event{Event::Type::kOpen, tag(conn), std::string(remote.str())});
+    }
+    void onFrame(uint64_t conn, ByteView frame) noexcept override {
+      impl->post(Event{Event::Type::kFrame, tag(conn), std::string(frame.str())});
+    }
+    void onClose(uint64_t conn) noexcept override {
+      impl->post(Event{Event::Type::kClose, tag(conn), {}});
+    }
+    uint64_t tag(uint64_t conn) const { return (index << kTransportShift) | (conn & kConnMask); }
+  };
+
+  Kernel kernel;
+  StoragePlugin* storage;
+  int64_t tick_ms;
+  LogFn log_fn;
+  std::vector<ClientTransport*> transports;
+  std::vector<std::unique_ptr<Sink>> sinks;
+
+  std::chrono::steady_clock::time_point mono_start = std::chrono::steady_clock::now();
+  int64_t wall_start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<Event> queue;
+  bool running = false;
+  std::thread thread;
+
+  Impl(KernelOptions o, const AuthRegistry* auth, StoragePlugin* s, int64_t tick, LogFn l)
+      : kernel(o, auth, this), storage(s), tick_ms(tick), log_fn(std::move(l)) {}
+
+  int64_t now() const {
+    auto elapsed = std::chrono::steady_clock::now() - mono_start;
+    return wall_start_ms + std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
+  }
+
+  void post(Event e) noexcept {
+    try {
+      std::lock_guard<std::mutex> lock(mu);
+      queue.push_back(std::move(e));
+    } catch (...) {
+      return;  // out of memory: the event is lost; sessions time out
+    }
+    cv.notify_one();
+  }
+
+  // --- KernelOutput (kernel thread) ---
+  void send(uint64_t conn, std::string frame) override {
+    size_t index = conn >> kTransportShift;
+    if (index < transports.size())
+      transports[index]->send(conn & kConnMask, ByteView(frame.data(), frame.size()));
+  }
+  void close(uint64_t conn) override {
+    size_t index = conn >> kTransportShift;
+    if (index < transports.size()) transports[index]->close(conn & kConnMask);
+  }
+  bool append(int64_t zxid, const std::string& record, std::string* error) override {
+    char err[512] = {0};
+    StorageCode code = storage->append(static_cast<uint64_t>(zxid),
+                                       ByteView(record.data(), record.size()),
+                                       ErrorBuf{err, sizeof(err)});
+    if (code != StorageCode::kOk) *error = err;
+    return code == StorageCode::kOk;
+  }
+  void requestSync() override { storage->requestSync(); }
+  void truncateAfter(int64_t zxid) override {
+    char err[512] = {0};
+    if (storage->truncateAfter(static_cast<uint64_t>(zxid), ErrorBuf{err, sizeof(err)}) !=
+        StorageCode::kOk)
+      log_fn(CORRAL_LOG_ERROR, std::string("storage truncate failed: ") + err);
+  }
+  void log(corral_log_level level, const std::string& message) override {
+    log_fn(level, message);
+  }
+
+  // --- DurableListener (storage's thread) ---
+  void onDurable(uint64_t zxid, StorageCode code, ByteView message) noexcept override {
+    Event e{Event::Type::kDurable, 0, std::string(message.str())};
+    e.zxid = static_cast<int64_t>(zxid);
+    e.ok = code == StorageCode::kOk;
+    post(std::move(e));
+  }
+
+  void run() {
+    int64_t next_tick = now() + tick_ms;
+    std::vector<Event> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        int64_t wait = next_tick - now();
+        if (queue.empty() && running && wait > 0)
+          cv.wait_for(lock, std::chrono::milliseconds(wait),
+                      [&] { return !queue.empty() || !running; });
+        if (!running) return;
+        batch.swap(queue);
+      }
+      for (Event& e : batch) {
+        int64_t t = now();
+        switch (e.type) {
+          case Event::Type::kOpen: kernel.onOpen(e.conn, e.bytes, t); break;
+          case Event::Type::kFrame: kernel.onFrame(e.conn, e.bytes, t); break;
+          case Event::Type::kClose: kernel.onClose(e.conn, t); break;
+          case Event::Type::kDurable: kernel.onDurable(e.zxid, e.ok, e.bytes, t); break;
+        }
+      }
+      batch.clear();
+      int64_t t = now();
+      if (t >= next_tick) {
+        kernel.onTick(t);
+        next_tick = t + tick_ms;
+      }
+    }
+  }
+};
+
+Driver::Driver(KernelOptions options, const AuthRegistry* auth, StoragePlugin* storage,
+               int64_t tick_ms, LogFn log)
+    : impl_(std::make_unique<Impl>(options, auth, storage, tick_ms, std::move(log))) {
+  storage->setDurableListener(impl_.get());
+}
+
+Driver::~Driver() { stop(); }
+
+namespace {
+struct SnapshotLoader : SnapshotVisitor {
+  Kernel* kernel;
+  std::string error;
+  bool ok = true;
+  void onSnapshot(uint64_t, ByteView data) noexcept override {
+    ok = kernel->restoreSnapshot(data.str(), &error);
+  }
+};
+struct LogReplayer : LogVisitor {
+  Kernel* kernel;
+  std::string error;
+  bool ok = true;
+  bool onRecord(uint64_t zxid, ByteView record) noexcept override {
+    ok = kernel->replay(static_cast<int64_t>(zxid), record.str(), &error);
+    return ok;
+  }
+};
+}  // namespace
+
+bool Driver::recover(std::string* error) {
+  char err[512] = {0};
+  SnapshotLoader snap;
+  snap.kernel = &impl_->kernel;
+  StorageCode code = impl_->storage->loadSnapshot(snap, ErrorBuf{err, sizeof(err)});
+  if (code != StorageCode::kOk && code != StorageCode::kNotFound) {
+    *error = std::string("cannot load snapshot: ") + err;
+    return false;
+  }
+  if (!snap.ok) {
+    *error = "bad snapshot: " + snap.error;
+    return false;
+  }
+  LogReplayer replay;
+  replay.kernel = &impl_->kernel;
+  code = impl_->storage->readLog(static_cast<uint64_t>(impl_->kernel.state().lastZxid()), replay,
+                                 ErrorBuf{err, sizeof(err)});
+  if (code != StorageCode::kOk) {
+    *error = std::string("cannot read the log: ") + err;
+    return false;
+  }
+  if (!replay.ok) {
+    *error = "bad log record: " + replay.error;
+    return false;
+  }
+  return true;
+}
+
+ClientSink* Driver::addTransport(ClientTransport* transport) {
+  auto sink = std::make_unique<Impl::Sink>();
+  sink->impl = impl_.get();
+  sink->index = impl_->transports.size();
+  impl_->transports.push_back(transport);
+  impl_->sinks.push_back(std::move(sink));
+  return impl_->sinks.back().get();
+}
+
+void Driver::start() {
+  impl_->kernel.start(impl_->now());
+  impl_->running = true;
+  impl_->thread = std::thread([this] { impl_->run(); });
+}
+
+void Driver::stop() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    if (!impl_->running) return;
+    impl_->running = false;
+  }
+  impl_->cv.notify_all();
+  if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+int64_t Driver::nowMs() const { return impl_->now(); }
+
+}  // namespace corral::kernel

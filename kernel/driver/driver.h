@@ -1,0 +1,43 @@
+// Driver: the threaded shell around the Kernel. Transports' and storage's threads post
+// events into one queue; the kernel thread takes them in order, plus a tick every tick_ms,
+// and carries the kernel's outputs to the plugins.
+#pragma once
+
+#include <corral/client_transport.h>
+#include <corral/storage.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "server/kernel.h"
+
+namespace corral::kernel {
+
+class Driver {
+ public:
+  using LogFn = std::function<void(corral_log_level, const std::string&)>;
+
+  Driver(KernelOptions options, const AuthRegistry* auth, StoragePlugin* storage, int64_t tick_ms,
+         LogFn log);
+  ~Driver();
+
+  // Recovery, before start(): the newest snapshot and the log after it, from storage.
+  bool recover(std::string* error);
+  // A sink for the transport that will be started next; frames to its connections go back
+  // through it. Call before start().
+  ClientSink* addTransport(ClientTransport* transport);
+  void start();
+  // Stops the kernel thread; transports must be stopped first.
+  void stop();
+
+  // The current time as the kernel sees it: wall-clock milliseconds, advancing monotonically.
+  int64_t nowMs() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace corral::kernel
