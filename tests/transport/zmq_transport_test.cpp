@@ -211,6 +211,40 @@ TEST_F(ZmqTransportTest, CloseSendsQueuedFramesThenANewMessageIsANewConnection) 
   EXPECT_EQ(c->recv(), "ok");
 }
 
+TEST_F(ZmqTransportTest, SendToAVanishedClientClosesItsConnection) {
+  auto gone = connect();
+  auto stays = connect();
+  uint64_t cg = sendAndGetConn(*gone, "bye");
+  uint64_t cs = sendAndGetConn(*stays, "hi");
+  ASSERT_NE(cg, 0u);
+  ASSERT_NE(cs, 0u);
+  gone.reset();  // the DEALER closes its TCP connection
+  // ZMQ_ROUTER_MANDATORY makes the write fail once libzmq has noticed; keep writing (as a
+  // kernel sending pings or events would) until the transport reports the connection closed.
+  bool closed = false;
+  for (int i = 0; i < 200 && !closed; ++i) {
+    if (transport_->send(cg, ByteView("event", 5)) == TransportCode::kUnknownConnection) break;
+    closed = sink_.waitFor([&](const Events& ev) { return RecordingSink::closed(ev, cg); }, 50ms);
+  }
+  EXPECT_TRUE(sink_.waitFor([&](const Events& ev) { return RecordingSink::closed(ev, cg); }));
+  EXPECT_EQ(transport_->send(cg, ByteView("x", 1)), TransportCode::kUnknownConnection);
+  ASSERT_EQ(transport_->send(cs, ByteView("still", 5)), TransportCode::kOk);
+  EXPECT_EQ(stays->recv(), "still");
+}
+
+TEST_F(ZmqTransportTest, FrameBeyondLibzmqCapDoesNotDisturbOthers) {
+  auto huge = connect();
+  auto other = connect();
+  uint64_t co = sendAndGetConn(*other, "before");
+  ASSERT_NE(co, 0u);
+  huge->send(std::string(kMaxRequest * 64, 'z'));  // over ZMQ_MAXMSGSIZE: libzmq drops the peer
+  EXPECT_EQ(sendAndGetConn(*other, "after"), co);
+  for (const SinkEvent& e : sink_.events())
+    EXPECT_FALSE(e.kind == Kind::kFrame && e.bytes.size() > kMaxRequest);
+  ASSERT_EQ(transport_->send(co, ByteView("fine", 4)), TransportCode::kOk);
+  EXPECT_EQ(other->recv(), "fine");
+}
+
 TEST_F(ZmqTransportTest, SendToUnknownConnectionIsRefused) {
   EXPECT_EQ(transport_->send(0, ByteView("x", 1)), TransportCode::kUnknownConnection);
   EXPECT_EQ(transport_->send(12345, ByteView("x", 1)), TransportCode::kUnknownConnection);

@@ -47,9 +47,10 @@ void ZmqClientTransport::configureSocket() {
   router_.set(zmq::sockopt::rcvhwm, kRecvHwm);
   // libzmq drops (without telling us) a peer whose message exceeds ZMQ_MAXMSGSIZE. Keep that
   // well above max_request_bytes so ordinary oversize frames reach the size check, which
-  // logs and closes; the cap only protects memory from absurd messages.
-  const uint64_t cap = std::numeric_limits<int64_t>::max() / 4;
-  int64_t max_msg = max_frame_ < cap ? static_cast<int64_t>(max_frame_ * 4 + 65536) : -1;
+  // logs and closes; the cap only protects memory from absurd messages (libzmq allocates a
+  // message's announced size before its bytes arrive).
+  const uint64_t cap = std::numeric_limits<int64_t>::max() / 16;
+  int64_t max_msg = max_frame_ < cap ? static_cast<int64_t>(max_frame_ * 8 + 65536) : -1;
   router_.set(zmq::sockopt::maxmsgsize, max_msg);
   int notify = ZMQ_NOTIFY_DISCONNECT;
   notify_ = zmq_setsockopt(router_.handle(), ZMQ_ROUTER_NOTIFY, &notify, sizeof(notify)) == 0;
