@@ -11,7 +11,7 @@ Outbox::~Outbox() {
   if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
-bool Outbox::push(uint64_t conn, std::string frame) {
+bool Outbox::push(uint64_t conn, zmq::message_t frame) {
   std::lock_guard<std::mutex> lock(mu_);
   if (open_.count(conn) == 0) return false;
   queue_.push_back(Outgoing{conn, std::move(frame), false});
@@ -22,7 +22,7 @@ bool Outbox::push(uint64_t conn, std::string frame) {
 bool Outbox::requestClose(uint64_t conn) {
   std::lock_guard<std::mutex> lock(mu_);
   if (open_.erase(conn) == 0) return false;
-  queue_.push_back(Outgoing{conn, std::string(), true});
+  queue_.push_back(Outgoing{conn, zmq::message_t(), true});
   if (queue_.size() == 1) wakeLocked();
   return true;
 }

@@ -11,15 +11,15 @@
 #include <cstdint>
 #include <deque>
 #include <mutex>
-#include <string>
 #include <unordered_set>
+#include <zmq.hpp>
 
 namespace corral::zmqtransport {
 
 struct Outgoing {
   uint64_t conn = 0;
-  std::string frame;
-  bool close = false;  // a close request: forget the connection after earlier frames
+  zmq::message_t frame;  // built on the kernel thread: the only copy of the bytes
+  bool close = false;    // a close request: forget the connection after earlier frames
 };
 
 class Outbox {
@@ -34,7 +34,7 @@ class Outbox {
   int wakeFd() const { return wake_fd_; }
 
   // Kernel side. push() is false when conn is not open (never was, or closed).
-  bool push(uint64_t conn, std::string frame);
+  bool push(uint64_t conn, zmq::message_t frame);
   // Marks conn closed at once (later push() fails) and queues the close after its frames.
   // False when conn was not open.
   bool requestClose(uint64_t conn);

@@ -113,7 +113,9 @@ void ZmqClientTransport::stop() noexcept {
 
 TransportCode ZmqClientTransport::send(uint64_t conn_id, ByteView frame) noexcept {
   try {
-    if (!outbox_.push(conn_id, std::string(frame.str()))) return TransportCode::kUnknownConnection;
+    // The one copy of the bytes: the message is handed to libzmq as it is.
+    if (!outbox_.push(conn_id, zmq::message_t(frame.data, frame.size)))
+      return TransportCode::kUnknownConnection;
   } catch (...) {
     return TransportCode::kIoError;  // out of memory
   }
@@ -261,10 +263,9 @@ void ZmqClientTransport::flushOutbox() {
     const std::string& rid = it->second.routing_id;
     try {
       zmq::message_t id(rid.data(), rid.size());
-      zmq::message_t body(o.frame.data(), o.frame.size());
       // The routing id part of a message is accepted or refused as a whole with the body.
       if (!router_.send(id, zmq::send_flags::sndmore | zmq::send_flags::dontwait) ||
-          !router_.send(body, zmq::send_flags::dontwait)) {
+          !router_.send(o.frame, zmq::send_flags::dontwait)) {
         log(CORRAL_LOG_WARN, describe(o.conn) + ": " + std::to_string(kSendHwm) +
                                  " replies unread (send high-water mark); closing");
         closeConnection(o.conn);
