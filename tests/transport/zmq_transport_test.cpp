@@ -1,5 +1,6 @@
 // The zmq client transport plugin, loaded from its .so and driven by real DEALER sockets.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <memory>
@@ -338,6 +339,32 @@ TEST(ZmqTransportBind, PortInUseFailsStartNamingTheAddress) {
   EXPECT_EQ(msg.rfind("cannot listen on " + taken + ": ", 0), 0u) << msg;
   EXPECT_NE(msg.find("in use"), std::string::npos) << msg;
   second->stop();  // stop after a failed start is harmless
+}
+
+TEST(ZmqTransportThreads, SeveralIoThreadsAndAnIpcEndpointWork) {
+  ASSERT_TRUE(plugin().ok()) << plugin().error();
+  RecordingHost host(kMaxRequest);
+  RecordingSink sink;
+  std::string path = "/tmp/corral-zmq-test-" + std::to_string(::getpid()) + ".sock";
+  std::string err;
+  auto t = plugin().createTransport("listen = \"ipc://" + path + "\"\nio_threads = 2\n", host.api(),
+                                    &err);
+  ASSERT_NE(t, nullptr) << err;
+  char buf[256] = {0};
+  ASSERT_EQ(t->start(&sink, ErrorBuf{buf, sizeof(buf)}), TransportCode::kOk) << buf;
+  EXPECT_EQ(std::string(t->boundAddress()), "ipc://" + path);
+  zmq::context_t ctx;
+  Client c(ctx, t->boundAddress());
+  c.send("over-ipc");
+  ASSERT_TRUE(sink.waitFor([](const Events& ev) { return ev.size() >= 2; }));
+  Events ev = sink.events();
+  EXPECT_EQ(ev[0].kind, Kind::kOpen);
+  EXPECT_EQ(ev[0].bytes, "0.0.0.0:0") << "ipc has no peer IP";
+  EXPECT_EQ(ev[1].bytes, "over-ipc");
+  ASSERT_EQ(t->send(ev[0].conn, ByteView("back", 4)), TransportCode::kOk);
+  EXPECT_EQ(c.recv(), "back");
+  t->stop();
+  ::unlink(path.c_str());
 }
 
 TEST(ZmqTransportIdle, SilentConnectionIsClosedAfterIdleTimeout) {

@@ -1,5 +1,7 @@
 #include "zmq_client_transport.h"
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -223,14 +225,23 @@ void ZmqClientTransport::handleMessage(std::vector<zmq::message_t>& parts) {
 uint64_t ZmqClientTransport::openConnection(const std::string& routing_id,
                                             const zmq::message_t& body) {
   uint64_t conn = ++last_conn_;
-  // libzmq records the peer's IP on every received message; it has no port to offer.
-  const char* ip = zmq_msg_gets(body.handle(), "Peer-Address");
-  std::string remote = std::string(ip != nullptr ? ip : "0.0.0.0") + ":0";
+  std::string remote = peerAddress(body);
   conns_.emplace(conn, Connection{routing_id, remote, Clock::now()});
   by_routing_id_.emplace(routing_id, conn);
   outbox_.markOpen(conn);
   sink_->onOpen(conn, ByteView(remote.data(), remote.size()));
   return conn;
+}
+
+// libzmq records the peer's IP on every received message over TCP; it has no port to
+// offer. Over ipc:// the property holds process credentials instead, which must not reach
+// the ip auth scheme, so anything that is not an IP address becomes 0.0.0.0.
+std::string ZmqClientTransport::peerAddress(const zmq::message_t& msg) {
+  const char* ip = zmq_msg_gets(msg.handle(), "Peer-Address");
+  unsigned char parsed[sizeof(in6_addr)];
+  bool is_ip = ip != nullptr &&
+               (inet_pton(AF_INET, ip, parsed) == 1 || inet_pton(AF_INET6, ip, parsed) == 1);
+  return std::string(is_ip ? ip : "0.0.0.0") + ":0";
 }
 
 // Forgets the connection (its routing id starts a new connection from now on) and tells

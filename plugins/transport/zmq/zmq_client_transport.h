@@ -45,6 +45,7 @@ class ZmqClientTransport final : public ClientTransport {
   void receiveReady();
   void handleMessage(std::vector<zmq::message_t>& parts);
   uint64_t openConnection(const std::string& routing_id, const zmq::message_t& body);
+  static std::string peerAddress(const zmq::message_t& msg);
   void closeConnection(uint64_t conn);
   void closeAll();
   void flushOutbox();
