@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <zmq.hpp>
 
 #include "loaded_plugin.h"
@@ -287,6 +290,41 @@ TEST_F(ZmqTransportTest, ThousandFramesRoundTripInOrder) {
     ASSERT_EQ(transport_->send(conn, ByteView(reply.data(), reply.size())), TransportCode::kOk);
   }
   for (int i = 0; i < kFrames; ++i) ASSERT_EQ(c->recv(), "rep-" + std::to_string(i));
+}
+
+// Each reply is sent alone from another thread (as the kernel does), so every one depends on
+// the wake-up of the I/O thread; a lost wake-up would cost a whole poll timeout (1 s) per
+// round trip and blow the time bound by far.
+TEST_F(ZmqTransportTest, SequentialRoundTripsFromAKernelThreadAreNotDelayed) {
+  constexpr int kTrips = 1000;
+  std::atomic<bool> done{false};
+  std::thread kernel([&] {
+    size_t seen = 0;
+    while (!done) {
+      if (!sink_.waitFor([&](const Events& ev) { return ev.size() > seen; }, 50ms)) continue;
+      Events ev = sink_.events();
+      for (; seen < ev.size(); ++seen)
+        if (ev[seen].kind == Kind::kFrame)
+          transport_->send(ev[seen].conn, ByteView(ev[seen].bytes.data(), ev[seen].bytes.size()));
+    }
+  });
+  auto c = connect();
+  auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kTrips; ++i) {
+    std::string msg = "trip-" + std::to_string(i);
+    c->send(msg);
+    auto reply = c->recv(5s);
+    if (reply != msg) {
+      ADD_FAILURE() << "trip " << i << ": " << reply.value_or("<none>");
+      break;
+    }
+  }
+  auto elapsed = std::chrono::steady_clock::now() - start;
+  done = true;
+  kernel.join();
+  EXPECT_LT(elapsed, 10s);
+  std::printf("%d round trips: %.1f us each\n", kTrips,
+              std::chrono::duration<double, std::micro>(elapsed).count() / kTrips);
 }
 
 TEST(ZmqTransportConfig, BadConfigIsRefusedNamingTheKey) {
