@@ -150,6 +150,7 @@ void ZmqClientTransport::loop() {
   if (settings_.idle_timeout_ms > 0)
     timeout = std::clamp(std::chrono::milliseconds(settings_.idle_timeout_ms / 4),
                          std::chrono::milliseconds(5), kPollCap);
+  Clock::time_point next_idle_check = Clock::now() + timeout;
   while (running_) {
     try {
       zmq::poll(items, 2, timeout);
@@ -160,7 +161,11 @@ void ZmqClientTransport::loop() {
     if (!running_) break;
     flushOutbox();
     if (items[0].revents & ZMQ_POLLIN) receiveReady();
-    if (settings_.idle_timeout_ms > 0) closeIdle();
+    // Scanning every connection is done once per interval, not once per message.
+    if (settings_.idle_timeout_ms > 0 && Clock::now() >= next_idle_check) {
+      closeIdle();
+      next_idle_check = Clock::now() + timeout;
+    }
   }
 }
 
