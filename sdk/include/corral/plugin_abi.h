@@ -23,6 +23,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#ifdef __cplusplus
+/* Any standard C++ header defines _GLIBCXX_USE_CXX11_ABI, which the fingerprint reads: the
+   fingerprint must not depend on what the includer happened to include first. */
+#include <cstddef>
+#endif
 
 #ifdef __cplusplus
 extern "C" {
