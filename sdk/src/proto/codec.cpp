@@ -282,7 +282,7 @@ struct Reader {
     return true;
   }
   static bool knownOpCode(int32_t v) {
-    return (v >= 0 && v <= 9) || (v >= 11 && v <= 22) || (v >= 100 && v <= 107) || v == -10 ||
+    return (v >= 0 && v <= 9) || (v >= 11 && v <= 22) || (v >= 100 && v <= 107) || v == -10 || v == -1 ||
            v == -11;
   }
 
