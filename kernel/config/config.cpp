@@ -41,8 +41,8 @@ class Checker {
     }
   }
 
-  int64_t integer(const toml::table& t, const std::string& table, const char* key,
-                  int64_t fallback, int64_t lo, int64_t hi) {
+  int64_t integer(const toml::table& t, const std::string& table, const char* key, int64_t fallback,
+                  int64_t lo, int64_t hi) {
     const toml::node* n = t.get(key);
     if (n == nullptr) return fallback;
     std::string name = table + "." + key;
@@ -71,8 +71,8 @@ class Checker {
     return n->as_string()->get();
   }
 
-  std::vector<std::string> strings(const toml::table& t, const std::string& table,
-                                   const char* key, std::vector<std::string> fallback) {
+  std::vector<std::string> strings(const toml::table& t, const std::string& table, const char* key,
+                                   std::vector<std::string> fallback) {
     const toml::node* n = t.get(key);
     if (n == nullptr) return fallback;
     std::string name = table + "." + key;
@@ -94,9 +94,12 @@ class Checker {
   static std::string describe(const toml::node& n) {
     std::ostringstream os;
     switch (n.type()) {
-      case toml::node_type::string: return "\"" + n.as_string()->get() + "\"";
-      case toml::node_type::table: return "a table";
-      case toml::node_type::array: return "an array";
+      case toml::node_type::string:
+        return "\"" + n.as_string()->get() + "\"";
+      case toml::node_type::table:
+        return "a table";
+      case toml::node_type::array:
+        return "an array";
       default:
         if (n.is_value()) {
           n.visit([&](const auto& v) {
@@ -212,8 +215,8 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
-    *error = path + ":" + std::to_string(src.begin.line) + ":" +
-             std::to_string(src.begin.column) + ": " + std::string(e.description());
+    *error = path + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column) +
+             ": " + std::string(e.description());
     return false;
   } catch (const std::exception& e) {
     *error = path + ": " + e.what();
@@ -311,8 +314,7 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
     cfg.auth_providers.push_back({p, tomlText(sub != nullptr ? sub->as_table() : nullptr)});
   }
   cfg.super_digest = c.string(auth, "auth", "super_digest", "");
-  if (!c.failed() && !cfg.super_digest.empty() &&
-      cfg.super_digest.find(':') == std::string::npos)
+  if (!c.failed() && !cfg.super_digest.empty() && cfg.super_digest.find(':') == std::string::npos)
     c.fail(auth.get("super_digest"), "auth.super_digest",
            "expected \"user:<base64 sha1>\" as ZooKeeper's superDigest");
 
@@ -327,11 +329,10 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
     return (fp.is_absolute() ? fp : base / fp).lexically_normal().string();
   };
   cfg.data_dir = resolve(cfg.data_dir);
-  cfg.plugin_dir = cfg.plugin_dir.empty()
-                       ? (fs::path(exe_dir) / ".." / "lib" / "corral" / "plugins")
-                             .lexically_normal()
-                             .string()
-                       : resolve(cfg.plugin_dir);
+  cfg.plugin_dir =
+      cfg.plugin_dir.empty()
+          ? (fs::path(exe_dir) / ".." / "lib" / "corral" / "plugins").lexically_normal().string()
+          : resolve(cfg.plugin_dir);
   *out = std::move(cfg);
   return true;
 }

@@ -86,9 +86,9 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
   }
   bool append(int64_t zxid, const std::string& record, std::string* error) override {
     char err[512] = {0};
-    StorageCode code = storage->append(static_cast<uint64_t>(zxid),
-                                       ByteView(record.data(), record.size()),
-                                       ErrorBuf{err, sizeof(err)});
+    StorageCode code =
+        storage->append(static_cast<uint64_t>(zxid), ByteView(record.data(), record.size()),
+                        ErrorBuf{err, sizeof(err)});
     if (code != StorageCode::kOk) *error = err;
     return code == StorageCode::kOk;
   }
@@ -99,9 +99,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
         StorageCode::kOk)
       log_fn(CORRAL_LOG_ERROR, std::string("storage truncate failed: ") + err);
   }
-  void log(corral_log_level level, const std::string& message) override {
-    log_fn(level, message);
-  }
+  void log(corral_log_level level, const std::string& message) override { log_fn(level, message); }
 
   // --- DurableListener (storage's thread) ---
   void onDurable(uint64_t zxid, StorageCode code, ByteView message) noexcept override {
@@ -127,10 +125,18 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
       for (Event& e : batch) {
         int64_t t = now();
         switch (e.type) {
-          case Event::Type::kOpen: kernel.onOpen(e.conn, e.bytes, t); break;
-          case Event::Type::kFrame: kernel.onFrame(e.conn, e.bytes, t); break;
-          case Event::Type::kClose: kernel.onClose(e.conn, t); break;
-          case Event::Type::kDurable: kernel.onDurable(e.zxid, e.ok, e.bytes, t); break;
+          case Event::Type::kOpen:
+            kernel.onOpen(e.conn, e.bytes, t);
+            break;
+          case Event::Type::kFrame:
+            kernel.onFrame(e.conn, e.bytes, t);
+            break;
+          case Event::Type::kClose:
+            kernel.onClose(e.conn, t);
+            break;
+          case Event::Type::kDurable:
+            kernel.onDurable(e.zxid, e.ok, e.bytes, t);
+            break;
         }
       }
       batch.clear();
@@ -149,7 +155,9 @@ Driver::Driver(KernelOptions options, const AuthRegistry* auth, StoragePlugin* s
   storage->setDurableListener(impl_.get());
 }
 
-Driver::~Driver() { stop(); }
+Driver::~Driver() {
+  stop();
+}
 
 namespace {
 struct SnapshotLoader : SnapshotVisitor {
@@ -224,6 +232,8 @@ void Driver::stop() {
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 
-int64_t Driver::nowMs() const { return impl_->now(); }
+int64_t Driver::nowMs() const {
+  return impl_->now();
+}
 
 }  // namespace corral::kernel

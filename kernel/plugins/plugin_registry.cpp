@@ -12,10 +12,14 @@ namespace {
 
 const char* kindName(corral_plugin_kind kind) {
   switch (kind) {
-    case CORRAL_PLUGIN_STORAGE: return "storage";
-    case CORRAL_PLUGIN_CLIENT_TRANSPORT: return "client";
-    case CORRAL_PLUGIN_PEER_TRANSPORT: return "peer";
-    case CORRAL_PLUGIN_AUTH: return "auth";
+    case CORRAL_PLUGIN_STORAGE:
+      return "storage";
+    case CORRAL_PLUGIN_CLIENT_TRANSPORT:
+      return "client";
+    case CORRAL_PLUGIN_PEER_TRANSPORT:
+      return "peer";
+    case CORRAL_PLUGIN_AUTH:
+      return "auth";
   }
   return "unknown";
 }
@@ -83,8 +87,7 @@ struct PluginRegistry::Impl {
         return nullptr;
       }
       if (d->kind != kind) {
-        *error = who + ": " + path + " is a " + kindName(d->kind) + " plugin, expected " +
-                 category;
+        *error = who + ": " + path + " is a " + kindName(d->kind) + " plugin, expected " + category;
         return nullptr;
       }
       if (d->create == nullptr || d->destroy == nullptr) {

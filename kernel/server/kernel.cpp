@@ -15,7 +15,9 @@ namespace {
 constexpr int32_t kPingXid = -2;
 
 // Requests answered from committed state (after the session's earlier writes applied).
-bool isReadOp(OpCode op) { return !isWriteOp(op); }
+bool isReadOp(OpCode op) {
+  return !isWriteOp(op);
+}
 
 }  // namespace
 
@@ -31,9 +33,9 @@ struct Kernel::Impl {
     int64_t id = 0;
     int32_t timeout_ms = 0;
     int64_t deadline_ms = 0;
-    uint64_t conn = 0;            // 0: no connection attached
-    std::vector<Id> auth_ids;     // from addauth
-    std::vector<Id> ids;          // auth_ids + the connection's ids
+    uint64_t conn = 0;         // 0: no connection attached
+    std::vector<Id> auth_ids;  // from addauth
+    std::vector<Id> ids;       // auth_ids + the connection's ids
     bool super_user = false;
     bool closing = false;
     int writes_in_flight = 0;
@@ -340,8 +342,8 @@ struct Kernel::Impl {
       out->send(conn_id, encodeConnectResponse(cr));
       return;
     }
-    int32_t timeout = std::clamp(req.timeout_ms, opt.min_session_timeout_ms,
-                                 opt.max_session_timeout_ms);
+    int32_t timeout =
+        std::clamp(req.timeout_ms, opt.min_session_timeout_ms, opt.max_session_timeout_ms);
     int64_t id = nextSessionId();
     std::string password(16, '\0');
     for (char& ch : password) ch = static_cast<char>(rng());
@@ -409,8 +411,7 @@ bool Kernel::replay(int64_t zxid, std::string_view record, std::string* error) {
     return false;
   }
   if (txn.zxid != zxid) {
-    *error = "txn record keyed " + std::to_string(zxid) + " holds zxid " +
-             std::to_string(txn.zxid);
+    *error = "txn record keyed " + std::to_string(zxid) + " holds zxid " + std::to_string(txn.zxid);
     return false;
   }
   if (zxid <= impl_->sm.lastZxid()) return true;  // already in the snapshot
@@ -503,8 +504,7 @@ void Kernel::onDurable(int64_t zxid, bool ok, const std::string& message, int64_
   Impl& k = *impl_;
   k.last_now = now_ms;
   if (!ok) {
-    k.log(CORRAL_LOG_ERROR, "storage sync failed: " + message +
-                                "; failing the writes in flight");
+    k.log(CORRAL_LOG_ERROR, "storage sync failed: " + message + "; failing the writes in flight");
     k.failInFlight();
     return;
   }
@@ -534,8 +534,14 @@ void Kernel::onTick(int64_t now_ms) {
   }
 }
 
-const StateMachine& Kernel::state() const { return impl_->sm; }
-size_t Kernel::connectionCount() const { return impl_->conns.size(); }
-size_t Kernel::sessionCount() const { return impl_->sessions.size(); }
+const StateMachine& Kernel::state() const {
+  return impl_->sm;
+}
+size_t Kernel::connectionCount() const {
+  return impl_->conns.size();
+}
+size_t Kernel::sessionCount() const {
+  return impl_->sessions.size();
+}
 
 }  // namespace corral::kernel

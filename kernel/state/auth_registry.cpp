@@ -7,7 +7,9 @@ namespace corral::kernel {
 namespace {
 constexpr size_t kMaxIdBytes = 1024;
 
-ByteView view(const std::string& s) { return ByteView(s.data(), s.size()); }
+ByteView view(const std::string& s) {
+  return ByteView(s.data(), s.size());
+}
 }  // namespace
 
 struct AuthRegistry::Impl {
@@ -41,8 +43,8 @@ ZkError AuthRegistry::authenticate(const std::string& scheme, const std::string&
   char id[kMaxIdBytes];
   size_t len = 0;
   char err[256] = {0};
-  AuthCode code = p->authenticate(view(credentials), TextBuf{id, sizeof(id), &len},
-                                  ErrorBuf{err, sizeof(err)});
+  AuthCode code =
+      p->authenticate(view(credentials), TextBuf{id, sizeof(id), &len}, ErrorBuf{err, sizeof(err)});
   if (code != AuthCode::kOk) {
     *error = err[0] ? err : "authentication failed for scheme '" + scheme + "'";
     return ZkError::kAuthFailed;
@@ -70,8 +72,8 @@ bool AuthRegistry::isSuper(const std::vector<Id>& ids) const {
   });
 }
 
-bool AuthRegistry::allowed(const std::vector<Acl>& acl, const std::vector<Id>* ids,
-                           bool super_user, int32_t perm) const {
+bool AuthRegistry::allowed(const std::vector<Acl>& acl, const std::vector<Id>* ids, bool super_user,
+                           int32_t perm) const {
   if (super_user || acl.empty()) return true;
   for (const Acl& a : acl) {
     if ((a.perms & perm) == 0) continue;

@@ -20,7 +20,9 @@ namespace corral::kernel {
 constexpr int64_t kContainerOwner = static_cast<int64_t>(0x8000000000000000ULL);
 constexpr int64_t kTtlOwnerTag = static_cast<int64_t>(0xFF00000000000000ULL);
 constexpr int64_t kMaxTtlMs = 0xFFFFFFFFFFLL;
-inline int64_t ttlOwner(int64_t ttl_ms) { return kTtlOwnerTag | ttl_ms; }
+inline int64_t ttlOwner(int64_t ttl_ms) {
+  return kTtlOwnerTag | ttl_ms;
+}
 // Only a session's own ephemeral nodes: not containers, not TTL nodes.
 inline bool isSessionOwner(int64_t owner) {
   return owner != 0 && owner != kContainerOwner && (owner & kTtlOwnerTag) != kTtlOwnerTag;

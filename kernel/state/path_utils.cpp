@@ -45,7 +45,9 @@ std::string_view parentPath(std::string_view path) {
   return path.substr(0, slash);
 }
 
-std::string_view baseName(std::string_view path) { return path.substr(path.rfind('/') + 1); }
+std::string_view baseName(std::string_view path) {
+  return path.substr(path.rfind('/') + 1);
+}
 
 std::string childPath(std::string_view parent, std::string_view name) {
   std::string out(parent);

@@ -38,7 +38,7 @@ Txn errorTxn(const Txn& base, ZkError err) {
 }  // namespace
 
 std::optional<PendingNode> StateMachine::Impl::view(const std::string& path,
-                                                     const PendingMap* local) const {
+                                                    const PendingMap* local) const {
   if (local != nullptr) {
     auto it = local->find(path);
     if (it != local->end()) {
@@ -62,8 +62,7 @@ std::optional<PendingNode> StateMachine::Impl::view(const std::string& path,
 
 bool StateMachine::Impl::sessionLive(int64_t session_id) const {
   if (pending_session_closes.count(session_id) != 0) return false;
-  return tree.sessions.count(session_id) != 0 ||
-         pending_session_creates.count(session_id) != 0;
+  return tree.sessions.count(session_id) != 0 || pending_session_creates.count(session_id) != 0;
 }
 
 ZkError StateMachine::Impl::prepareCreate(const SessionView& who, const Op& op, int64_t zxid,
@@ -132,10 +131,10 @@ ZkError StateMachine::Impl::prepareCreate(const SessionView& who, const Op& op, 
   c.acl = acl;
   c.zxid = zxid;
 
-  out->type = op.op == OpCode::kCreateContainer || op.op == OpCode::kCreateTtl ||
-                      op.op == OpCode::kCreate2
-                  ? op.op
-                  : OpCode::kCreate;
+  out->type =
+      op.op == OpCode::kCreateContainer || op.op == OpCode::kCreateTtl || op.op == OpCode::kCreate2
+          ? op.op
+          : OpCode::kCreate;
   out->fields = {path,
                  op.data,
                  encodeAcl(acl),
@@ -215,8 +214,8 @@ ZkError StateMachine::Impl::prepareSetAcl(const SessionView& who, const Op& op, 
   return ZkError::kOk;
 }
 
-ZkError StateMachine::Impl::prepareCheck(const SessionView& who, const Op& op,
-                                         PendingMap* local, Txn* out) {
+ZkError StateMachine::Impl::prepareCheck(const SessionView& who, const Op& op, PendingMap* local,
+                                         Txn* out) {
   if (!pathError(op.path).empty()) return ZkError::kBadArguments;
   std::optional<PendingNode> node = view(op.path, local);
   if (!node) return ZkError::kNoNode;
@@ -231,11 +230,16 @@ ZkError StateMachine::Impl::prepareOp(const SessionView& who, const Op& op, int6
                                       int64_t time_ms, PendingMap* local, Txn* out) {
   if (isCreate(op.op)) return prepareCreate(who, op, zxid, local, out);
   switch (op.op) {
-    case OpCode::kDelete: return prepareDelete(who, op, zxid, local, out);
-    case OpCode::kSetData: return prepareSetData(who, op, zxid, time_ms, local, out);
-    case OpCode::kSetAcl: return prepareSetAcl(who, op, zxid, local, out);
-    case OpCode::kCheck: return prepareCheck(who, op, local, out);
-    default: return ZkError::kUnimplemented;
+    case OpCode::kDelete:
+      return prepareDelete(who, op, zxid, local, out);
+    case OpCode::kSetData:
+      return prepareSetData(who, op, zxid, time_ms, local, out);
+    case OpCode::kSetAcl:
+      return prepareSetAcl(who, op, zxid, local, out);
+    case OpCode::kCheck:
+      return prepareCheck(who, op, local, out);
+    default:
+      return ZkError::kUnimplemented;
   }
 }
 
@@ -301,8 +305,8 @@ Txn StateMachine::prepare(const SessionView& who, const Request& request, int64_
   return txn;
 }
 
-Txn StateMachine::prepareCreateSession(int64_t session_id, int32_t timeout_ms,
-                                       std::string password, int64_t zxid, int64_t time_ms) {
+Txn StateMachine::prepareCreateSession(int64_t session_id, int32_t timeout_ms, std::string password,
+                                       int64_t zxid, int64_t time_ms) {
   Txn txn;
   txn.zxid = zxid;
   txn.time_ms = time_ms;
@@ -357,8 +361,7 @@ Txn StateMachine::prepareCloseSession(int64_t session_id, int64_t zxid, int64_t 
   return txn;
 }
 
-Txn StateMachine::prepareDeleteContainer(const std::string& path, int64_t zxid,
-                                         int64_t time_ms) {
+Txn StateMachine::prepareDeleteContainer(const std::string& path, int64_t zxid, int64_t time_ms) {
   Impl& m = *impl_;
   Txn txn;
   txn.zxid = zxid;

@@ -138,7 +138,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
         break;
       }
       m.watches.add(op.watch_mode == AddWatchMode::kPersistentRecursive ? Kind::kRecursive
-                                                                         : Kind::kPersistent,
+                                                                        : Kind::kPersistent,
                     op.path, who.session_id);
       break;
     }
@@ -166,19 +166,27 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
       };
       for (const std::string& p : op.data_watches) {
         const Node* n = m.tree.find(p);
-        if (n == nullptr) fire(EventType::kNodeDeleted, p);
-        else if (n->stat.mzxid > op.relative_zxid) fire(EventType::kNodeDataChanged, p);
-        else m.watches.add(Kind::kData, p, who.session_id);
+        if (n == nullptr)
+          fire(EventType::kNodeDeleted, p);
+        else if (n->stat.mzxid > op.relative_zxid)
+          fire(EventType::kNodeDataChanged, p);
+        else
+          m.watches.add(Kind::kData, p, who.session_id);
       }
       for (const std::string& p : op.exist_watches) {
-        if (m.tree.find(p) != nullptr) fire(EventType::kNodeCreated, p);
-        else m.watches.add(Kind::kExist, p, who.session_id);
+        if (m.tree.find(p) != nullptr)
+          fire(EventType::kNodeCreated, p);
+        else
+          m.watches.add(Kind::kExist, p, who.session_id);
       }
       for (const std::string& p : op.child_watches) {
         const Node* n = m.tree.find(p);
-        if (n == nullptr) fire(EventType::kNodeDeleted, p);
-        else if (n->stat.pzxid > op.relative_zxid) fire(EventType::kNodeChildrenChanged, p);
-        else m.watches.add(Kind::kChild, p, who.session_id);
+        if (n == nullptr)
+          fire(EventType::kNodeDeleted, p);
+        else if (n->stat.pzxid > op.relative_zxid)
+          fire(EventType::kNodeChildrenChanged, p);
+        else
+          m.watches.add(Kind::kChild, p, who.session_id);
       }
       for (const std::string& p : op.persistent_watches)
         m.watches.add(Kind::kPersistent, p, who.session_id);
@@ -222,6 +230,8 @@ Applied StateMachine::read(const SessionView& who, const Request& request) {
   return out;
 }
 
-void StateMachine::dropWatches(int64_t session_id) { impl_->watches.dropSession(session_id); }
+void StateMachine::dropWatches(int64_t session_id) {
+  impl_->watches.dropSession(session_id);
+}
 
 }  // namespace corral::kernel

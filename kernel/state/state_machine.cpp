@@ -14,7 +14,9 @@ StateMachine::StateMachine(const AuthRegistry* auth, StateLimits limits)
     : impl_(std::make_unique<Impl>(auth, limits)) {}
 StateMachine::~StateMachine() = default;
 
-int64_t StateMachine::lastZxid() const { return impl_->tree.last_zxid; }
+int64_t StateMachine::lastZxid() const {
+  return impl_->tree.last_zxid;
+}
 
 const SessionInfo* StateMachine::session(int64_t session_id) const {
   auto it = impl_->tree.sessions.find(session_id);
@@ -27,8 +29,12 @@ std::vector<SessionInfo> StateMachine::sessions() const {
   return out;
 }
 
-size_t StateMachine::nodeCount() const { return impl_->tree.nodes.size(); }
-size_t StateMachine::watchCount() const { return impl_->watches.count(); }
+size_t StateMachine::nodeCount() const {
+  return impl_->tree.nodes.size();
+}
+size_t StateMachine::watchCount() const {
+  return impl_->watches.count();
+}
 
 namespace {
 constexpr uint32_t kSnapshotMagic = 0x43524c53;  // "CRLS"

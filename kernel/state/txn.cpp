@@ -75,7 +75,9 @@ bool decodeAcl(std::string_view bytes, std::vector<Acl>* out) {
   return r.ok() && r.done();
 }
 
-std::string intField(int64_t v) { return std::to_string(v); }
+std::string intField(int64_t v) {
+  return std::to_string(v);
+}
 
 bool parseIntField(const std::string& s, int64_t* out) {
   auto res = std::from_chars(s.data(), s.data() + s.size(), *out);

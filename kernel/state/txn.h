@@ -13,9 +13,9 @@ namespace corral::kernel {
 
 struct Txn {
   int64_t zxid = 0;
-  int64_t time_ms = 0;      // decided once, by the server that prepared it
-  int64_t session_id = 0;   // requester (0 for server-generated txns)
-  int32_t xid = 0;          // the client's request id, echoed in the reply
+  int64_t time_ms = 0;           // decided once, by the server that prepared it
+  int64_t session_id = 0;        // requester (0 for server-generated txns)
+  int32_t xid = 0;               // the client's request id, echoed in the reply
   OpCode type = OpCode::kError;  // kCreate.., kCreateSession, kCloseSession, kMulti, kError..
   ZkError err = ZkError::kOk;    // for error txns
   // The txn's body; the state machine defines and fills it (see txn_body.h).

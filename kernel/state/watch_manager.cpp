@@ -6,11 +6,21 @@ namespace corral::kernel {
 
 void WatchManager::add(Kind kind, const std::string& path, int64_t session) {
   switch (kind) {
-    case Kind::kData: data_[path].insert(session); break;
-    case Kind::kExist: exist_[path].insert(session); break;
-    case Kind::kChild: child_[path].insert(session); break;
-    case Kind::kPersistent: persistent_[path].insert(session); break;
-    case Kind::kRecursive: recursive_[path].insert(session); break;
+    case Kind::kData:
+      data_[path].insert(session);
+      break;
+    case Kind::kExist:
+      exist_[path].insert(session);
+      break;
+    case Kind::kChild:
+      child_[path].insert(session);
+      break;
+    case Kind::kPersistent:
+      persistent_[path].insert(session);
+      break;
+    case Kind::kRecursive:
+      recursive_[path].insert(session);
+      break;
   }
 }
 
@@ -75,8 +85,8 @@ void WatchManager::recursiveWatchers(const std::string& path, std::set<int64_t>*
   }
 }
 
-void WatchManager::emit(const std::set<int64_t>& sessions, EventType type,
-                        const std::string& path, int64_t zxid, SessionEvents* out) {
+void WatchManager::emit(const std::set<int64_t>& sessions, EventType type, const std::string& path,
+                        int64_t zxid, SessionEvents* out) {
   for (int64_t s : sessions) {
     WatchEvent e;
     e.type = type;

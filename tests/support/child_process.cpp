@@ -72,7 +72,9 @@ ChildProcess::~ChildProcess() {
   }
 }
 
-std::string ChildProcess::output() const { return readFile(log_path_); }
+std::string ChildProcess::output() const {
+  return readFile(log_path_);
+}
 
 std::optional<size_t> ChildProcess::waitForOutput(const std::string& needle, milliseconds timeout,
                                                   size_t from) const {
@@ -136,7 +138,9 @@ std::optional<int> ChildProcess::wait(milliseconds timeout) {
   }
 }
 
-bool ChildProcess::running() { return !wait(milliseconds(0)).has_value(); }
+bool ChildProcess::running() {
+  return !wait(milliseconds(0)).has_value();
+}
 
 int ChildProcess::stop(milliseconds grace) {
   if (status_) return *status_;

@@ -14,13 +14,14 @@ std::string envOr(const char* name, const std::string& fallback) {
 
 }  // namespace
 
-std::string CorraldProcess::binDir() { return envOr("CORRAL_BIN_DIR", "build/out/bin"); }
+std::string CorraldProcess::binDir() {
+  return envOr("CORRAL_BIN_DIR", "build/out/bin");
+}
 std::string CorraldProcess::pluginDir() {
   return envOr("CORRAL_PLUGIN_DIR", "build/out/lib/corral/plugins");
 }
 
-std::string CorraldProcess::configText(const std::string& data_dir,
-                                       const CorraldOptions& options) {
+std::string CorraldProcess::configText(const std::string& data_dir, const CorraldOptions& options) {
   std::ostringstream c;
   c << "[server]\n"
     << "data_dir = \"" << data_dir << "\"\n"

@@ -18,10 +18,14 @@ namespace {
 
 spdlog::level::level_enum toSpdlog(corral_log_level level) {
   switch (level) {
-    case CORRAL_LOG_DEBUG: return spdlog::level::debug;
-    case CORRAL_LOG_INFO: return spdlog::level::info;
-    case CORRAL_LOG_WARN: return spdlog::level::warn;
-    case CORRAL_LOG_ERROR: return spdlog::level::err;
+    case CORRAL_LOG_DEBUG:
+      return spdlog::level::debug;
+    case CORRAL_LOG_INFO:
+      return spdlog::level::info;
+    case CORRAL_LOG_WARN:
+      return spdlog::level::warn;
+    case CORRAL_LOG_ERROR:
+      return spdlog::level::err;
   }
   return spdlog::level::info;
 }
@@ -47,8 +51,9 @@ int runServer(const kernel::ServerConfig& config) {
   spdlog::flush_on(spdlog::level::info);
 
   if (!config.standalone())
-    return fail("[ensemble] is set, but replication is not implemented yet; remove [ensemble] "
-                "to run standalone");
+    return fail(
+        "[ensemble] is set, but replication is not implemented yet; remove [ensemble] "
+        "to run standalone");
 
   // Signals are taken synchronously by this thread; every thread started below inherits
   // the mask.
@@ -80,8 +85,8 @@ int runServer(const kernel::ServerConfig& config) {
       return fail("auth plugin '" + p.name + "' provides scheme '" + provider->scheme() +
                   "', which another provider already has");
   }
-  StoragePlugin* storage = registry->createStorage(config.storage.name, config.storage.config_toml,
-                                                   &error);
+  StoragePlugin* storage =
+      registry->createStorage(config.storage.name, config.storage.config_toml, &error);
   if (storage == nullptr) return fail(error);
   char err[512] = {0};
   if (storage->open(ErrorBuf{err, sizeof(err)}) != StorageCode::kOk)

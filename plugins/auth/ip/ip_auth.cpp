@@ -81,8 +81,7 @@ class IpAuth final : public AuthProvider {
     auto a = parseAddress(id.str());
     Address block;
     int prefix = 0;
-    if (!a || !parseBlock(acl_id.str(), &block, &prefix) || a->family != block.family)
-      return false;
+    if (!a || !parseBlock(acl_id.str(), &block, &prefix) || a->family != block.family) return false;
     for (int bit = 0; bit < prefix; ++bit) {
       unsigned char mask = static_cast<unsigned char>(0x80 >> (bit % 8));
       if ((a->bytes[bit / 8] & mask) != (block.bytes[bit / 8] & mask)) return false;

@@ -97,11 +97,9 @@ class MemoryStorage final : public StoragePlugin {
   HardState hard_state_;
 };
 
-StoragePlugin* createMemoryStorage(std::string_view config, const corral_host_api*,
-                                   ErrorBuf err) {
+StoragePlugin* createMemoryStorage(std::string_view config, const corral_host_api*, ErrorBuf err) {
   auto table = corral::plugins::parseConfig(config, err);
-  if (!table || !corral::plugins::onlyKnownKeys(*table, {}, "memory storage", err))
-    return nullptr;
+  if (!table || !corral::plugins::onlyKnownKeys(*table, {}, "memory storage", err)) return nullptr;
   return new MemoryStorage();
 }
 

@@ -33,8 +33,8 @@ struct TextBuf {
 
 enum class AuthCode : int32_t {
   kOk = 0,
-  kFailed = 1,    // credentials rejected (the client gets AUTHFAILED)
-  kNoIdentity = 2 // no id for this input (e.g. idForConnection of a scheme without one)
+  kFailed = 1,     // credentials rejected (the client gets AUTHFAILED)
+  kNoIdentity = 2  // no id for this input (e.g. idForConnection of a scheme without one)
 };
 
 class AuthProvider {

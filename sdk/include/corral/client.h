@@ -31,7 +31,7 @@ struct ClientOptions {
   // Native endpoints, e.g. {"tcp://127.0.0.1:2281"}; tried in order on (re)connect.
   std::vector<std::string> servers;
   int32_t session_timeout_ms = 10000;  // requested; the server negotiates within its bounds
-  std::chrono::milliseconds connect_timeout{5000};  // sync connect() gives up after this
+  std::chrono::milliseconds connect_timeout{5000};   // sync connect() gives up after this
   std::chrono::milliseconds request_timeout{10000};  // sync calls give up after this
   // Resume an existing session instead of creating one (0: new session).
   int64_t session_id = 0;
@@ -95,8 +95,7 @@ class Client {
   ZkError addWatch(const std::string& path, AddWatchMode mode, WatchCallback watch);
   ZkError removeWatches(const std::string& path, WatcherType type);
   // Atomic multi (read_only=false) or multiRead; *results gets one entry per op.
-  ZkError multi(const std::vector<Op>& ops, std::vector<OpResult>* results,
-                bool read_only = false);
+  ZkError multi(const std::vector<Op>& ops, std::vector<OpResult>* results, bool read_only = false);
 
   // Sync form of submit(): the whole response.
   Response call(const Op& op, WatchCallback watch = nullptr);

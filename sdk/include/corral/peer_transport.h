@@ -35,8 +35,8 @@ class PeerSink {
 
 enum class PeerCode : int32_t {
   kOk = 0,
-  kUnknownPeer = 1,  // peer_id is not in the membership
-  kNotConnected = 2, // the link is down; the message was dropped
+  kUnknownPeer = 1,   // peer_id is not in the membership
+  kNotConnected = 2,  // the link is down; the message was dropped
   kIoError = 3,
   kInvalidArgument = 4,
 };

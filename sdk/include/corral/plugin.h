@@ -59,35 +59,42 @@ inline void hostLog(const corral_host_api* host, corral_log_level level, const c
 // returning a pointer to a new instance of the interface that KIND names (or nullptr after
 // writing the reason into err). Exceptions thrown by the factory become a create() error;
 // destroy() deletes through the interface's virtual destructor.
-#define CORRAL_DEFINE_PLUGIN(KIND, INTERFACE, NAME, VERSION, FACTORY)                            \
-  namespace {                                                                                    \
+#define CORRAL_DEFINE_PLUGIN(KIND, INTERFACE, NAME, VERSION, FACTORY)                           \
+  namespace {                                                                                   \
   int corralPluginCreate_(const char* cfg, size_t len, const corral_host_api* host, void** out, \
-                          char* err, size_t err_len) {                                           \
-    corral::ErrorBuf eb{err, err_len};                                                           \
-    *out = nullptr;                                                                              \
-    try {                                                                                        \
+                          char* err, size_t err_len) {                                          \
+    corral::ErrorBuf eb{err, err_len};                                                          \
+    *out = nullptr;                                                                             \
+    try {                                                                                       \
       INTERFACE* inst = (FACTORY)(std::string_view(cfg ? cfg : "", len), host, eb);             \
-      if (inst == nullptr) {                                                                     \
-        if (err_len > 0 && err[0] == '\0') eb.write("plugin returned no instance");            \
-        return 1;                                                                                \
-      }                                                                                          \
-      *out = static_cast<void*>(inst);                                                           \
-      return 0;                                                                                  \
-    } catch (const std::exception& e) {                                                          \
-      eb.write(e.what());                                                                         \
-      return 1;                                                                                  \
-    } catch (...) {                                                                              \
-      eb.write("unknown exception in create");                                                   \
-      return 1;                                                                                  \
-    }                                                                                            \
-  }                                                                                              \
-  void corralPluginDestroy_(void* inst) { delete static_cast<INTERFACE*>(inst); }               \
-  const corral_plugin_descriptor corralPluginDescriptor_ = {                                     \
-      CORRAL_PLUGIN_ABI_MAJOR,  CORRAL_PLUGIN_ABI_MINOR, sizeof(corral_plugin_descriptor),       \
-      KIND,                     NAME,                    VERSION,                                \
-      CORRAL_BUILD_FINGERPRINT, &corralPluginCreate_,    &corralPluginDestroy_};                 \
-  }                                                                                              \
-  extern "C" __attribute__((visibility("default"))) const corral_plugin_descriptor*            \
-  corral_plugin_v1(void) {                                                                       \
-    return &corralPluginDescriptor_;                                                             \
+      if (inst == nullptr) {                                                                    \
+        if (err_len > 0 && err[0] == '\0') eb.write("plugin returned no instance");             \
+        return 1;                                                                               \
+      }                                                                                         \
+      *out = static_cast<void*>(inst);                                                          \
+      return 0;                                                                                 \
+    } catch (const std::exception& e) {                                                         \
+      eb.write(e.what());                                                                       \
+      return 1;                                                                                 \
+    } catch (...) {                                                                             \
+      eb.write("unknown exception in create");                                                  \
+      return 1;                                                                                 \
+    }                                                                                           \
+  }                                                                                             \
+  void corralPluginDestroy_(void* inst) {                                                       \
+    delete static_cast<INTERFACE*>(inst);                                                       \
+  }                                                                                             \
+  const corral_plugin_descriptor corralPluginDescriptor_ = {CORRAL_PLUGIN_ABI_MAJOR,            \
+                                                            CORRAL_PLUGIN_ABI_MINOR,            \
+                                                            sizeof(corral_plugin_descriptor),   \
+                                                            KIND,                               \
+                                                            NAME,                               \
+                                                            VERSION,                            \
+                                                            CORRAL_BUILD_FINGERPRINT,           \
+                                                            &corralPluginCreate_,               \
+                                                            &corralPluginDestroy_};             \
+  }                                                                                             \
+  extern "C" __attribute__((visibility("default"))) const corral_plugin_descriptor*             \
+  corral_plugin_v1(void) {                                                                      \
+    return &corralPluginDescriptor_;                                                            \
   }

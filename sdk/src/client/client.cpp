@@ -294,8 +294,8 @@ struct Client::Impl {
       c.request.xid = next_xid++;
       if (next_xid <= 0) next_xid = 1;
       send(encodeRequest(c.request));
-      pending.emplace(c.request.xid, Pending{std::move(c.request), std::move(c.done),
-                                             std::move(c.watch)});
+      pending.emplace(c.request.xid,
+                      Pending{std::move(c.request), std::move(c.done), std::move(c.watch)});
     }
   }
 
@@ -306,8 +306,8 @@ struct Client::Impl {
       return;
     }
     if (!connected) return;
-    auto timeout = milliseconds(negotiated_timeout > 0 ? negotiated_timeout
-                                                        : options.session_timeout_ms);
+    auto timeout =
+        milliseconds(negotiated_timeout > 0 ? negotiated_timeout : options.session_timeout_ms);
     if (now - last_recv > timeout * 2 / 3) {
       connectionLost();
       return;
@@ -397,7 +397,9 @@ int32_t Client::negotiatedTimeoutMs() const {
   return impl_->negotiated_timeout;
 }
 
-KeeperState Client::state() const { return impl_->currentState(); }
+KeeperState Client::state() const {
+  return impl_->currentState();
+}
 
 ZkError Client::close() {
   if (!impl_->running) return ZkError::kOk;
@@ -429,7 +431,8 @@ void Client::submitMulti(const std::vector<Op>& ops, bool read_only, ResponseCal
 Response Client::call(const Op& op, WatchCallback watch) {
   auto promise = std::make_shared<std::promise<Response>>();
   std::future<Response> future = promise->get_future();
-  submit(op, [promise](const Response& r) { promise->set_value(r); }, std::move(watch));
+  submit(
+      op, [promise](const Response& r) { promise->set_value(r); }, std::move(watch));
   if (future.wait_for(impl_->options.request_timeout) != std::future_status::ready)
     return errorResponse(ZkError::kOperationTimeout);
   return future.get();
@@ -495,8 +498,8 @@ ZkError Client::setData(const std::string& path, const std::string& data, int32_
   return r.err;
 }
 
-ZkError Client::getChildren(const std::string& path, std::vector<std::string>* children,
-                            Stat* stat, WatchCallback watch) {
+ZkError Client::getChildren(const std::string& path, std::vector<std::string>* children, Stat* stat,
+                            WatchCallback watch) {
   Response r = call(makeOp(OpCode::kGetChildren2, path), std::move(watch));
   if (r.err == ZkError::kOk) {
     if (children != nullptr) *children = r.result.children;
@@ -536,7 +539,9 @@ ZkError Client::setAcl(const std::string& path, const std::vector<Acl>& acl, int
   return r.err;
 }
 
-ZkError Client::sync(const std::string& path) { return call(makeOp(OpCode::kSync, path)).err; }
+ZkError Client::sync(const std::string& path) {
+  return call(makeOp(OpCode::kSync, path)).err;
+}
 
 ZkError Client::addAuth(const std::string& scheme, const std::string& credentials) {
   Op op;
@@ -564,8 +569,7 @@ ZkError Client::removeWatches(const std::string& path, WatcherType type) {
   return call(op).err;
 }
 
-ZkError Client::multi(const std::vector<Op>& ops, std::vector<OpResult>* results,
-                      bool read_only) {
+ZkError Client::multi(const std::vector<Op>& ops, std::vector<OpResult>* results, bool read_only) {
   auto promise = std::make_shared<std::promise<Response>>();
   std::future<Response> future = promise->get_future();
   submitMulti(ops, read_only, [promise](const Response& r) { promise->set_value(r); });

@@ -20,8 +20,10 @@ void WatchRegistry::onResult(const Request& request, const Response& response,
   if (!watch) return;
   switch (op.op) {
     case OpCode::kExists:
-      if (response.err == ZkError::kOk) data_[op.path].push_back(watch);
-      else if (response.err == ZkError::kNoNode) exist_[op.path].push_back(watch);
+      if (response.err == ZkError::kOk)
+        data_[op.path].push_back(watch);
+      else if (response.err == ZkError::kNoNode)
+        exist_[op.path].push_back(watch);
       break;
     case OpCode::kGetData:
       if (response.err == ZkError::kOk) data_[op.path].push_back(watch);
@@ -48,8 +50,7 @@ void WatchRegistry::take(Table& t, const std::string& path, std::vector<WatchCal
   t.erase(it);
 }
 
-void WatchRegistry::copy(const Table& t, const std::string& path,
-                         std::vector<WatchCallback>* out) {
+void WatchRegistry::copy(const Table& t, const std::string& path, std::vector<WatchCallback>* out) {
   auto it = t.find(path);
   if (it != t.end()) out->insert(out->end(), it->second.begin(), it->second.end());
 }

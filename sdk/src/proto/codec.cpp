@@ -188,8 +188,7 @@ struct Reader {
     return false;
   }
 
-  bool integer(const msgpack::object& o, const char* field, int64_t lo, int64_t hi,
-               int64_t* out) {
+  bool integer(const msgpack::object& o, const char* field, int64_t lo, int64_t hi, int64_t* out) {
     int64_t v;
     if (o.type == msgpack::type::POSITIVE_INTEGER) {
       if (o.via.u64 > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
@@ -282,8 +281,8 @@ struct Reader {
     return true;
   }
   static bool knownOpCode(int32_t v) {
-    return (v >= 0 && v <= 9) || (v >= 11 && v <= 22) || (v >= 100 && v <= 107) || v == -10 || v == -1 ||
-           v == -11;
+    return (v >= 0 && v <= 9) || (v >= 11 && v <= 22) || (v >= 100 && v <= 107) || v == -10 ||
+           v == -1 || v == -11;
   }
 
   bool op(const msgpack::object& o, Op* out) {
@@ -296,19 +295,33 @@ struct Reader {
       if (!integer(key, "operation key", 0, 1 << 20, &k)) return false;
       int32_t n;
       switch (k) {
-        case kOpCode: has_code = opcode(v, &out->op); break;
-        case kOpPath: bytes(v, "path", &out->path); break;
-        case kOpData: bytes(v, "data", &out->data); break;
-        case kOpAcl: acl(v, &out->acl); break;
-        case kOpVersion: number(v, "version", &out->version); break;
+        case kOpCode:
+          has_code = opcode(v, &out->op);
+          break;
+        case kOpPath:
+          bytes(v, "path", &out->path);
+          break;
+        case kOpData:
+          bytes(v, "data", &out->data);
+          break;
+        case kOpAcl:
+          acl(v, &out->acl);
+          break;
+        case kOpVersion:
+          number(v, "version", &out->version);
+          break;
         case kOpMode:
           if (number(v, "mode", &n)) {
             if (n < 0 || n > 6) return fail("field 'mode' is out of range");
             out->mode = static_cast<CreateMode>(n);
           }
           break;
-        case kOpTtl: number(v, "ttl", &out->ttl_ms); break;
-        case kOpWatch: boolean(v, "watch", &out->watch); break;
+        case kOpTtl:
+          number(v, "ttl", &out->ttl_ms);
+          break;
+        case kOpWatch:
+          boolean(v, "watch", &out->watch);
+          break;
         case kOpWatchMode:
           if (number(v, "watch_mode", &n)) {
             if (n < 0 || n > 1) return fail("field 'watch_mode' is out of range");
@@ -321,19 +334,32 @@ struct Reader {
             out->watcher_type = static_cast<WatcherType>(n);
           }
           break;
-        case kOpScheme: bytes(v, "scheme", &out->scheme); break;
-        case kOpAuth: bytes(v, "auth", &out->auth); break;
-        case kOpRelativeZxid: number(v, "relative_zxid", &out->relative_zxid); break;
-        case kOpDataWatches: strings(v, "data_watches", &out->data_watches); break;
-        case kOpExistWatches: strings(v, "exist_watches", &out->exist_watches); break;
-        case kOpChildWatches: strings(v, "child_watches", &out->child_watches); break;
+        case kOpScheme:
+          bytes(v, "scheme", &out->scheme);
+          break;
+        case kOpAuth:
+          bytes(v, "auth", &out->auth);
+          break;
+        case kOpRelativeZxid:
+          number(v, "relative_zxid", &out->relative_zxid);
+          break;
+        case kOpDataWatches:
+          strings(v, "data_watches", &out->data_watches);
+          break;
+        case kOpExistWatches:
+          strings(v, "exist_watches", &out->exist_watches);
+          break;
+        case kOpChildWatches:
+          strings(v, "child_watches", &out->child_watches);
+          break;
         case kOpPersistentWatches:
           strings(v, "persistent_watches", &out->persistent_watches);
           break;
         case kOpRecursiveWatches:
           strings(v, "persistent_recursive_watches", &out->persistent_recursive_watches);
           break;
-        default: break;  // a newer peer's field: skipped
+        default:
+          break;  // a newer peer's field: skipped
       }
     }
     if (ok && !has_code) return fail("operation has no opcode");
@@ -349,16 +375,30 @@ struct Reader {
       if (!integer(key, "result key", 0, 1 << 20, &k)) return false;
       int32_t n;
       switch (k) {
-        case kResOp: opcode(v, &out->op); break;
+        case kResOp:
+          opcode(v, &out->op);
+          break;
         case kResErr:
           if (number(v, "err", &n)) out->err = static_cast<ZkError>(n);
           break;
-        case kResPath: bytes(v, "path", &out->path); break;
-        case kResData: bytes(v, "data", &out->data); break;
-        case kResStat: out->has_stat = stat(v, &out->stat); break;
-        case kResChildren: strings(v, "children", &out->children); break;
-        case kResAcl: acl(v, &out->acl); break;
-        case kResCount: number(v, "count", &out->count); break;
+        case kResPath:
+          bytes(v, "path", &out->path);
+          break;
+        case kResData:
+          bytes(v, "data", &out->data);
+          break;
+        case kResStat:
+          out->has_stat = stat(v, &out->stat);
+          break;
+        case kResChildren:
+          strings(v, "children", &out->children);
+          break;
+        case kResAcl:
+          acl(v, &out->acl);
+          break;
+        case kResCount:
+          number(v, "count", &out->count);
+          break;
         case kResIds: {
           const msgpack::object_array* a;
           if (!array(v, "ids", 0, &a)) return false;
@@ -371,7 +411,8 @@ struct Reader {
           }
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
     return ok;
@@ -390,19 +431,19 @@ bool decodeBody(const msgpack::object_array& a, Frame* out, Reader& r) {
       return r.number(p[1], "protocol_version", &c.protocol_version) &&
              r.number(p[2], "last_zxid_seen", &c.last_zxid_seen) &&
              r.number(p[3], "timeout_ms", &c.timeout_ms) &&
-             r.number(p[4], "session_id", &c.session_id) && r.bytes(p[5], "password", &c.password) &&
-             r.boolean(p[6], "read_only", &c.read_only);
+             r.number(p[4], "session_id", &c.session_id) &&
+             r.bytes(p[5], "password", &c.password) && r.boolean(p[6], "read_only", &c.read_only);
     }
     case static_cast<int32_t>(FrameKind::kConnectResponse): {
       if (a.size < 7) return r.fail("truncated connect response frame");
       out->kind = FrameKind::kConnectResponse;
       ConnectResponse& c = out->connected;
-      int32_t err;
-      bool ok = r.number(p[1], "err", &err) &&
-                r.number(p[2], "protocol_version", &c.protocol_version) &&
-                r.number(p[3], "timeout_ms", &c.timeout_ms) &&
-                r.number(p[4], "session_id", &c.session_id) &&
-                r.bytes(p[5], "password", &c.password) && r.boolean(p[6], "read_only", &c.read_only);
+      int32_t err = 0;
+      bool ok =
+          r.number(p[1], "err", &err) && r.number(p[2], "protocol_version", &c.protocol_version) &&
+          r.number(p[3], "timeout_ms", &c.timeout_ms) &&
+          r.number(p[4], "session_id", &c.session_id) && r.bytes(p[5], "password", &c.password) &&
+          r.boolean(p[6], "read_only", &c.read_only);
       c.err = static_cast<ZkError>(err);
       return ok;
     }
@@ -424,7 +465,7 @@ bool decodeBody(const msgpack::object_array& a, Frame* out, Reader& r) {
       if (a.size < 5) return r.fail("truncated response frame");
       out->kind = FrameKind::kResponse;
       Response& resp = out->response;
-      int32_t err;
+      int32_t err = 0;
       if (!r.number(p[1], "xid", &resp.xid) || !r.number(p[2], "zxid", &resp.zxid) ||
           !r.number(p[3], "err", &err) || !r.result(p[4], &resp.result))
         return false;
