@@ -60,6 +60,20 @@ std::optional<PendingNode> StateMachine::Impl::view(const std::string& path,
   return v;
 }
 
+void StateMachine::Impl::pendingDelete(const std::string& path, int64_t zxid) {
+  std::string parent(parentPath(path));
+  if (std::optional<PendingNode> p = view(parent, nullptr)) {
+    p->stat.cversion++;
+    p->stat.num_children--;
+    p->stat.pzxid = zxid;
+    p->zxid = zxid;
+    pending[parent] = *p;
+  }
+  PendingNode gone;
+  gone.zxid = zxid;
+  pending[path] = gone;
+}
+
 bool StateMachine::Impl::sessionLive(int64_t session_id) const {
   if (pending_session_closes.count(session_id) != 0) return false;
   return tree.sessions.count(session_id) != 0 || pending_session_creates.count(session_id) != 0;
@@ -344,18 +358,7 @@ Txn StateMachine::prepareCloseSession(int64_t session_id, int64_t zxid, int64_t 
     if (!rec.exists) doomed.erase(path);
   }
   for (const std::string& path : doomed) {
-    std::string parent(parentPath(path));
-    std::optional<PendingNode> p = m.view(parent, nullptr);
-    if (p) {
-      p->stat.cversion++;
-      p->stat.num_children--;
-      p->stat.pzxid = zxid;
-      p->zxid = zxid;
-      m.pending[parent] = *p;
-    }
-    PendingNode gone;
-    gone.zxid = zxid;
-    m.pending[path] = gone;
+    m.pendingDelete(path, zxid);
   }
   m.pending_session_closes[session_id] = zxid;
   return txn;
@@ -379,18 +382,7 @@ Txn StateMachine::prepareDeleteContainer(const std::string& path, int64_t zxid, 
     txn.err = ZkError::kNotEmpty;
     return txn;
   }
-  std::string parent(parentPath(path));
-  std::optional<PendingNode> p = m.view(parent, nullptr);
-  if (p) {
-    p->stat.cversion++;
-    p->stat.num_children--;
-    p->stat.pzxid = zxid;
-    p->zxid = zxid;
-    m.pending[parent] = *p;
-  }
-  PendingNode gone;
-  gone.zxid = zxid;
-  m.pending[path] = gone;
+  m.pendingDelete(path, zxid);
   txn.fields = {path};
   return txn;
 }

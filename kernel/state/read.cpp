@@ -16,6 +16,22 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
   OpResult r;
   r.op = op.op;
   auto bad_path = [&] { return !pathError(op.path).empty(); };
+  // The node the op reads, if the path is valid, it exists and `perm` is granted; otherwise
+  // nullptr with the error set.
+  auto lookup = [&](int32_t perm) -> const Node* {
+    if (bad_path()) {
+      r.err = ZkError::kBadArguments;
+      return nullptr;
+    }
+    const Node* n = m.tree.find(op.path);
+    if (n == nullptr) {
+      r.err = ZkError::kNoNode;
+    } else if (!m.allowed(who, n->acl, perm)) {
+      r.err = ZkError::kNoAuth;
+      n = nullptr;
+    }
+    return n;
+  };
   switch (op.op) {
     case OpCode::kExists: {
       if (bad_path()) {
@@ -34,19 +50,8 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
       break;
     }
     case OpCode::kGetData: {
-      if (bad_path()) {
-        r.err = ZkError::kBadArguments;
-        break;
-      }
-      const Node* n = m.tree.find(op.path);
-      if (n == nullptr) {
-        r.err = ZkError::kNoNode;
-        break;
-      }
-      if (!m.allowed(who, n->acl, kPermRead)) {
-        r.err = ZkError::kNoAuth;
-        break;
-      }
+      const Node* n = lookup(kPermRead);
+      if (n == nullptr) break;
       r.data = n->data;
       r.stat = n->stat;
       r.has_stat = true;
@@ -55,19 +60,8 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
     }
     case OpCode::kGetChildren:
     case OpCode::kGetChildren2: {
-      if (bad_path()) {
-        r.err = ZkError::kBadArguments;
-        break;
-      }
-      const Node* n = m.tree.find(op.path);
-      if (n == nullptr) {
-        r.err = ZkError::kNoNode;
-        break;
-      }
-      if (!m.allowed(who, n->acl, kPermRead)) {
-        r.err = ZkError::kNoAuth;
-        break;
-      }
+      const Node* n = lookup(kPermRead);
+      if (n == nullptr) break;
       r.children.assign(n->children.begin(), n->children.end());
       r.stat = n->stat;
       r.has_stat = true;
@@ -75,39 +69,15 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
       break;
     }
     case OpCode::kGetAcl: {
-      if (bad_path()) {
-        r.err = ZkError::kBadArguments;
-        break;
-      }
-      const Node* n = m.tree.find(op.path);
-      if (n == nullptr) {
-        r.err = ZkError::kNoNode;
-        break;
-      }
-      if (!m.allowed(who, n->acl, kPermRead | kPermAdmin)) {
-        r.err = ZkError::kNoAuth;
-        break;
-      }
+      const Node* n = lookup(kPermRead | kPermAdmin);
+      if (n == nullptr) break;
       r.acl = n->acl;
       r.stat = n->stat;
       r.has_stat = true;
       break;
     }
     case OpCode::kGetAllChildrenNumber: {
-      if (bad_path()) {
-        r.err = ZkError::kBadArguments;
-        break;
-      }
-      const Node* n = m.tree.find(op.path);
-      if (n == nullptr) {
-        r.err = ZkError::kNoNode;
-        break;
-      }
-      if (!m.allowed(who, n->acl, kPermRead)) {
-        r.err = ZkError::kNoAuth;
-        break;
-      }
-      r.count = m.tree.descendants(op.path);
+      if (lookup(kPermRead) != nullptr) r.count = m.tree.descendants(op.path);
       break;
     }
     case OpCode::kGetEphemerals: {

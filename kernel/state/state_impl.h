@@ -41,6 +41,8 @@ struct StateMachine::Impl {
   // see it; nullopt when it does not exist.
   std::optional<PendingNode> view(const std::string& path, const PendingMap* local) const;
   bool sessionLive(int64_t session_id) const;
+  // Records in the overlay that a server-side txn (close, cleanup) deletes `path`.
+  void pendingDelete(const std::string& path, int64_t zxid);
 
   // --- prepare helpers (prepare.cpp): each validates one op against the overlay view,
   // records its effect in `local` and fills the sub-txn's type and fields.
