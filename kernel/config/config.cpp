@@ -246,7 +246,7 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
   const toml::table& server = table("server");
   c.onlyKeys(server, "server.",
              {"id", "data_dir", "tick_ms", "init_limit", "sync_limit", "min_session_timeout_ms",
-              "max_session_timeout_ms", "max_request_bytes", "plugin_dir"},
+              "max_session_timeout_ms", "max_request_bytes", "plugin_dir", "snapshot_every"},
              false);
   cfg.id = c.integer(server, "server", "id", 1, 1, 255);
   cfg.data_dir = c.string(server, "server", "data_dir", "data");
@@ -260,6 +260,7 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
   cfg.max_request_bytes =
       c.integer(server, "server", "max_request_bytes", 1048575, 1024, 1LL << 30);
   cfg.plugin_dir = c.string(server, "server", "plugin_dir", "");
+  cfg.snapshot_every = c.integer(server, "server", "snapshot_every", 100000, 1, 1LL << 40);
   if (!c.failed() && cfg.min_session_timeout_ms > cfg.max_session_timeout_ms)
     c.fail(server.get("min_session_timeout_ms"), "server.min_session_timeout_ms",
            "must not exceed server.max_session_timeout_ms (" +

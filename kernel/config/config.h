@@ -31,7 +31,8 @@ struct ServerConfig {
   int64_t min_session_timeout_ms = 0;  // defaults: 2 and 20 ticks
   int64_t max_session_timeout_ms = 0;
   int64_t max_request_bytes = 1048575;
-  std::string plugin_dir;  // absolute
+  std::string plugin_dir;           // absolute
+  int64_t snapshot_every = 100000;  // txns between snapshots
   std::vector<EnsembleMember> voters;
   std::vector<EnsembleMember> observers;
   PluginChoice storage;

@@ -99,6 +99,22 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
         StorageCode::kOk)
       log_fn(CORRAL_LOG_ERROR, std::string("storage truncate failed: ") + err);
   }
+  void saveSnapshot(int64_t zxid, const std::string& snapshot) override {
+    char err[512] = {0};
+    auto started = std::chrono::steady_clock::now();
+    if (storage->saveSnapshot(static_cast<uint64_t>(zxid),
+                              ByteView(snapshot.data(), snapshot.size()),
+                              ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+      log_fn(CORRAL_LOG_ERROR, std::string("snapshot failed: ") + err);
+      return;
+    }
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - started)
+                  .count();
+    log_fn(CORRAL_LOG_INFO, "snapshot at zxid " + std::to_string(zxid) + ": " +
+                                std::to_string(snapshot.size()) + " bytes in " +
+                                std::to_string(ms) + " ms");
+  }
   void log(corral_log_level level, const std::string& message) override { log_fn(level, message); }
 
   // --- DurableListener (storage's thread) ---

@@ -61,6 +61,7 @@ struct Kernel::Impl {
   std::set<std::string> cleanup_in_flight;
   int64_t next_zxid = 1;
   int64_t next_session = 0;
+  int64_t applied_since_snapshot = 0;
   std::mt19937_64 rng;
 
   Impl(KernelOptions o, const AuthRegistry* a, KernelOutput* k)
@@ -180,6 +181,7 @@ struct Kernel::Impl {
       InFlight f = std::move(in_flight.front());
       in_flight.pop_front();
       Applied a = sm.apply(f.txn);
+      ++applied_since_snapshot;
       deliver(a);
       switch (f.origin) {
         case Origin::kClient: {
@@ -223,6 +225,10 @@ struct Kernel::Impl {
           if (!f.txn.fields.empty()) cleanup_in_flight.erase(f.txn.fields[0]);
           break;
       }
+    }
+    if (opt.snapshot_every > 0 && applied_since_snapshot >= opt.snapshot_every) {
+      applied_since_snapshot = 0;
+      out->saveSnapshot(sm.lastZxid(), sm.snapshot());
     }
   }
 

@@ -31,6 +31,8 @@ class KernelOutput {
   virtual void requestSync() = 0;
   // Drops staged records above zxid after a storage failure.
   virtual void truncateAfter(int64_t zxid) = 0;
+  // Saves a snapshot of the state after every txn up to zxid (so the log before it can go).
+  virtual void saveSnapshot(int64_t zxid, const std::string& snapshot) = 0;
   virtual void log(corral_log_level level, const std::string& message) = 0;
 };
 
@@ -39,7 +41,8 @@ struct KernelOptions {
   int32_t min_session_timeout_ms = 400;
   int32_t max_session_timeout_ms = 40000;
   uint64_t max_request_bytes = 1048575;
-  uint64_t seed = 0;  // session ids and passwords derive from it
+  uint64_t seed = 0;                // session ids and passwords derive from it
+  int64_t snapshot_every = 100000;  // txns between snapshots (ZooKeeper's snapCount)
 };
 
 class Kernel {

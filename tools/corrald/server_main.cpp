@@ -104,6 +104,7 @@ int runServer(const kernel::ServerConfig& config) {
   options.min_session_timeout_ms = static_cast<int32_t>(config.min_session_timeout_ms);
   options.max_session_timeout_ms = static_cast<int32_t>(config.max_session_timeout_ms);
   options.max_request_bytes = static_cast<uint64_t>(config.max_request_bytes);
+  options.snapshot_every = config.snapshot_every;
   options.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
   kernel::Driver driver(options, &auth, storage, config.tick_ms,
                         [](corral_log_level level, const std::string& msg) {

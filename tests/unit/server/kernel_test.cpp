@@ -30,6 +30,9 @@ class FakeOutput : public KernelOutput {
     return true;
   }
   void requestSync() override { ++syncs; }
+  void saveSnapshot(int64_t zxid, const std::string& snapshot) override {
+    snapshots.emplace_back(zxid, snapshot);
+  }
   void truncateAfter(int64_t zxid) override {
     while (!records.empty() && records.back().first > zxid) records.pop_back();
   }
@@ -46,6 +49,7 @@ class FakeOutput : public KernelOutput {
   std::vector<uint64_t> closed;
   std::vector<std::pair<int64_t, std::string>> records;
   std::vector<std::string> logs;
+  std::vector<std::pair<int64_t, std::string>> snapshots;
   int syncs = 0;
   bool refuse_appends = false;
 };
@@ -332,6 +336,44 @@ TEST_F(KernelTest, RecoveryReplaysTheLogIntoTheSameState) {
   restarted.onDurable(out2.records.back().first, true, "", now_);
   EXPECT_EQ(restarted.state().session(id), nullptr);
   EXPECT_FALSE(restarted.replay(99, "junk", &error));
+}
+
+TEST_F(KernelTest, SnapshotsEveryNTxnsAndRecoversFromSnapshotPlusLog) {
+  FakeOutput out;
+  KernelOptions o = options();
+  o.snapshot_every = 3;
+  Kernel k(o, nullptr, &out);
+  k.start(now_);
+  k.onOpen(1, "127.0.0.1:1", now_);
+  ConnectRequest c;
+  c.timeout_ms = 5000;
+  k.onFrame(1, encodeConnect(c), now_);  // txn 1: the session
+  for (int i = 0; i < 4; ++i) {          // txns 2..5
+    Request r;
+    r.xid = i + 1;
+    r.op = create("/n" + std::to_string(i));
+    if (i == 0) k.onDurable(out.records.back().first, true, "", now_);
+    k.onFrame(1, encodeRequest(r), now_);
+  }
+  k.onDurable(out.records.back().first, true, "", now_);
+  ASSERT_EQ(out.snapshots.size(), 1u);
+  EXPECT_EQ(out.snapshots[0].first, 5);  // taken once 3+ txns applied, at the last applied
+
+  Request r;
+  r.xid = 9;
+  r.op = create("/after");
+  k.onFrame(1, encodeRequest(r), now_);
+  k.onDurable(out.records.back().first, true, "", now_);
+
+  FakeOutput out2;
+  Kernel restarted(o, nullptr, &out2);
+  std::string error;
+  ASSERT_TRUE(restarted.restoreSnapshot(out.snapshots[0].second, &error)) << error;
+  for (const auto& [zxid, record] : out.records)  // the log overlaps the snapshot: skipped
+    ASSERT_TRUE(restarted.replay(zxid, record, &error)) << error;
+  EXPECT_EQ(restarted.state().lastZxid(), k.state().lastZxid());
+  EXPECT_EQ(restarted.state().nodeCount(), k.state().nodeCount());
+  EXPECT_EQ(restarted.state().snapshot(), k.state().snapshot());
 }
 
 TEST_F(KernelTest, EmptyContainersAreCleanedUpByTicks) {

@@ -1,0 +1,459 @@
+// The "lmdb" storage plugin: the txn log, snapshots and ZAB epochs in one LMDB environment.
+//
+// Durability: append() stages records in memory; a sync thread writes everything staged in
+// one LMDB write transaction and commits it (LMDB fsyncs on commit), then reports the last
+// zxid durable. Records staged while a commit runs go together in the next one: group
+// commit, so throughput grows with concurrency instead of being bound by one fsync per write.
+//
+// Integrity: every value carries a CRC-32 of its key and bytes, checked whenever it is read;
+// a mismatch is a kCorruption error naming the file and the zxid. LMDB's copy-on-write pages
+// and atomic meta-page switch mean a crash never leaves a half-written transaction.
+//
+// Layout (named databases): "log" zxid(8 bytes, big-endian) -> crc | record;
+// "snap" zxid -> crc | snapshot; "meta" "hardstate" -> crc | accepted | current.
+#include <corral/storage.h>
+#include <lmdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "crc32.h"
+#include "lmdb_settings.h"
+
+namespace {
+
+using namespace corral;
+using corral::lmdb::crc32;
+
+std::string bigEndian(uint64_t v) {
+  std::string k(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8) k[i] = static_cast<char>(v & 0xff);
+  return k;
+}
+
+uint64_t fromBigEndian(const MDB_val& v) {
+  uint64_t out = 0;
+  const auto* p = static_cast<const uint8_t*>(v.mv_data);
+  for (size_t i = 0; i < v.mv_size && i < 8; ++i) out = (out << 8) | p[i];
+  return out;
+}
+
+// crc(key | payload) | payload
+std::string seal(const std::string& key, std::string_view payload) {
+  uint32_t crc = crc32(key.data(), key.size());
+  crc = crc32(payload.data(), payload.size(), crc);
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((crc >> (8 * i)) & 0xff);
+  out.append(payload);
+  return out;
+}
+
+// The payload of a sealed value, or false when its checksum does not match.
+bool unseal(const MDB_val& key, const MDB_val& val, std::string_view* payload) {
+  if (val.mv_size < 4) return false;
+  const auto* p = static_cast<const uint8_t*>(val.mv_data);
+  uint32_t stored = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+  uint32_t crc = crc32(key.mv_data, key.mv_size);
+  crc = crc32(p + 4, val.mv_size - 4, crc);
+  if (crc != stored) return false;
+  *payload = std::string_view(reinterpret_cast<const char*>(p + 4), val.mv_size - 4);
+  return true;
+}
+
+MDB_val mdbVal(const std::string& s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+
+StorageCode codeOf(int rc) {
+  if (rc == MDB_MAP_FULL || rc == ENOSPC) return StorageCode::kNoSpace;
+  if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND) return StorageCode::kCorruption;
+  return StorageCode::kIoError;
+}
+
+class LmdbStorage final : public StoragePlugin {
+ public:
+  LmdbStorage(lmdb::Settings s, const corral_host_api* host) : s_(std::move(s)), host_(host) {}
+
+  ~LmdbStorage() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (syncer_.joinable()) syncer_.join();
+    if (env_ != nullptr) mdb_env_close(env_);
+  }
+
+  StorageCode open(ErrorBuf err) noexcept override {
+    std::error_code ec;
+    std::filesystem::create_directories(s_.path, ec);
+    if (ec) {
+      err.write("lmdb storage: cannot create " + s_.path + ": " + ec.message());
+      return StorageCode::kIoError;
+    }
+    int rc = mdb_env_create(&env_);
+    if (rc == 0) rc = mdb_env_set_maxdbs(env_, 4);
+    if (rc == 0) rc = mdb_env_set_mapsize(env_, s_.map_size_mb << 20);
+    unsigned flags = MDB_NOTLS;
+    if (!s_.fsync) flags |= MDB_NOSYNC | MDB_NOMETASYNC;
+    if (rc == 0) rc = mdb_env_open(env_, s_.path.c_str(), flags, 0644);
+    if (rc != 0) {
+      err.write("lmdb storage: cannot open " + s_.path + "/data.mdb: " + mdb_strerror(rc));
+      return codeOf(rc);
+    }
+    MDB_txn* txn = nullptr;
+    rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == 0) rc = mdb_dbi_open(txn, "log", MDB_CREATE, &log_);
+    if (rc == 0) rc = mdb_dbi_open(txn, "snap", MDB_CREATE, &snap_);
+    if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_);
+    if (rc == 0) {
+      rc = mdb_txn_commit(txn);
+    } else if (txn != nullptr) {
+      mdb_txn_abort(txn);
+    }
+    if (rc != 0) {
+      err.write("lmdb storage: cannot open databases in " + s_.path + ": " + mdb_strerror(rc));
+      return codeOf(rc);
+    }
+    // The newest record and snapshot set where appends continue.
+    uint64_t last = 0;
+    StorageCode code = lastKey(log_, &last, err);
+    if (code != StorageCode::kOk) return code;
+    uint64_t snap = 0;
+    code = lastKey(snap_, &snap, err);
+    if (code != StorageCode::kOk) return code;
+    last_appended_ = std::max(last, snap);
+    durable_ = last_appended_;
+    syncer_ = std::thread([this] { syncLoop(); });
+    return StorageCode::kOk;
+  }
+
+  void setDurableListener(DurableListener* listener) noexcept override { listener_ = listener; }
+
+  StorageCode append(uint64_t zxid, ByteView record, ErrorBuf err) noexcept override {
+    try {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (zxid <= last_appended_) {
+        err.write("append of zxid " + std::to_string(zxid) + " not above last zxid " +
+                  std::to_string(last_appended_));
+        return StorageCode::kInvalidArgument;
+      }
+      staged_.emplace_back(zxid, std::string(record.str()));
+      last_appended_ = zxid;
+    } catch (const std::bad_alloc&) {
+      err.write("lmdb storage: out of memory staging a record");
+      return StorageCode::kNoSpace;
+    }
+    return StorageCode::kOk;
+  }
+
+  void requestSync() noexcept override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      sync_wanted_ = true;
+    }
+    cv_.notify_one();
+  }
+
+  uint64_t lastZxid() const noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_appended_;
+  }
+
+  StorageCode readLog(uint64_t after_zxid, LogVisitor& visitor, ErrorBuf err) noexcept override {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return fail(err, "cannot read the log", rc);
+    MDB_cursor* cur = nullptr;
+    rc = mdb_cursor_open(txn, log_, &cur);
+    std::string start = bigEndian(after_zxid + 1);
+    MDB_val k = mdbVal(start), v;
+    StorageCode code = StorageCode::kOk;
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      uint64_t zxid = fromBigEndian(k);
+      std::string_view payload;
+      if (!unseal(k, v, &payload)) {
+        err.write("lmdb storage: " + s_.path + "/data.mdb: log record for zxid " +
+                  std::to_string(zxid) + " fails its checksum");
+        code = StorageCode::kCorruption;
+        break;
+      }
+      if (!visitor.onRecord(zxid, ByteView(payload.data(), payload.size()))) break;
+    }
+    if (code == StorageCode::kOk && rc != 0 && rc != MDB_NOTFOUND) code = fail(err, "log scan", rc);
+    if (cur != nullptr) mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return code;
+  }
+
+  StorageCode truncateAfter(uint64_t zxid, ErrorBuf err) noexcept override {
+    std::lock_guard<std::mutex> write(write_mu_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      std::erase_if(staged_, [&](const auto& r) { return r.first > zxid; });
+      if (last_appended_ > zxid) last_appended_ = zxid;
+      if (durable_ > zxid) durable_ = zxid;
+    }
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return fail(err, "cannot truncate the log", rc);
+    MDB_cursor* cur = nullptr;
+    rc = mdb_cursor_open(txn, log_, &cur);
+    std::string start = bigEndian(zxid + 1);
+    MDB_val k = mdbVal(start), v;
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      rc = mdb_cursor_del(cur, 0);
+      if (rc != 0) break;
+    }
+    if (cur != nullptr) mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return fail(err, "cannot truncate the log", rc);
+    }
+    rc = mdb_txn_commit(txn);
+    return rc == 0 ? StorageCode::kOk : fail(err, "cannot truncate the log", rc);
+  }
+
+  StorageCode saveSnapshot(uint64_t last_zxid, ByteView data, ErrorBuf err) noexcept override {
+    std::lock_guard<std::mutex> write(write_mu_);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return fail(err, "cannot save a snapshot", rc);
+    try {
+      std::string key = bigEndian(last_zxid);
+      std::string sealed = seal(key, data.str());
+      MDB_val k = mdbVal(key), v = mdbVal(sealed);
+      rc = mdb_put(txn, snap_, &k, &v, 0);
+      if (rc == 0) rc = applyRetention(txn);
+    } catch (const std::bad_alloc&) {
+      rc = ENOMEM;
+    }
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return fail(err, "cannot save the snapshot at zxid " + std::to_string(last_zxid), rc);
+    }
+    rc = mdb_txn_commit(txn);
+    return rc == 0 ? StorageCode::kOk : fail(err, "cannot save a snapshot", rc);
+  }
+
+  StorageCode loadSnapshot(SnapshotVisitor& visitor, ErrorBuf err) noexcept override {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return fail(err, "cannot read snapshots", rc);
+    MDB_cursor* cur = nullptr;
+    rc = mdb_cursor_open(txn, snap_, &cur);
+    MDB_val k, v;
+    StorageCode code = StorageCode::kNotFound;
+    // Newest first; a snapshot that fails its checksum is reported, never used.
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_LAST) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+      std::string_view payload;
+      if (!unseal(k, v, &payload)) {
+        err.write("lmdb storage: " + s_.path + "/data.mdb: snapshot at zxid " +
+                  std::to_string(fromBigEndian(k)) + " fails its checksum");
+        code = StorageCode::kCorruption;
+        break;
+      }
+      visitor.onSnapshot(fromBigEndian(k), ByteView(payload.data(), payload.size()));
+      code = StorageCode::kOk;
+      break;
+    }
+    if (cur != nullptr) mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return code;
+  }
+
+  StorageCode saveHardState(const HardState& state, ErrorBuf err) noexcept override {
+    std::lock_guard<std::mutex> write(write_mu_);
+    std::string key = "hardstate";
+    std::string body = bigEndian(state.accepted_epoch) + bigEndian(state.current_epoch);
+    std::string sealed = seal(key, body);
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return fail(err, "cannot save the epochs", rc);
+    MDB_val k = mdbVal(key), v = mdbVal(sealed);
+    rc = mdb_put(txn, meta_, &k, &v, 0);
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return fail(err, "cannot save the epochs", rc);
+    }
+    rc = mdb_txn_commit(txn);
+    return rc == 0 ? StorageCode::kOk : fail(err, "cannot save the epochs", rc);
+  }
+
+  StorageCode loadHardState(HardState* state, ErrorBuf err) noexcept override {
+    *state = HardState{};
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return fail(err, "cannot read the epochs", rc);
+    std::string key = "hardstate";
+    MDB_val k = mdbVal(key), v;
+    rc = mdb_get(txn, meta_, &k, &v);
+    StorageCode code = StorageCode::kOk;
+    if (rc == 0) {
+      std::string_view payload;
+      if (!unseal(k, v, &payload) || payload.size() != 16) {
+        err.write("lmdb storage: " + s_.path + "/data.mdb: epochs fail their checksum");
+        code = StorageCode::kCorruption;
+      } else {
+        MDB_val a{8, const_cast<char*>(payload.data())};
+        MDB_val c{8, const_cast<char*>(payload.data() + 8)};
+        state->accepted_epoch = fromBigEndian(a);
+        state->current_epoch = fromBigEndian(c);
+      }
+    } else if (rc != MDB_NOTFOUND) {
+      code = fail(err, "cannot read the epochs", rc);
+    }
+    mdb_txn_abort(txn);
+    return code;
+  }
+
+ private:
+  StorageCode fail(ErrorBuf err, const std::string& what, int rc) {
+    err.write("lmdb storage: " + what + " (" + s_.path + "/data.mdb): " +
+              (rc == ENOMEM ? std::string("out of memory") : std::string(mdb_strerror(rc))));
+    return codeOf(rc);
+  }
+
+  StorageCode lastKey(MDB_dbi dbi, uint64_t* out, ErrorBuf err) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
+    if (rc != 0) return fail(err, "cannot read", rc);
+    MDB_cursor* cur = nullptr;
+    rc = mdb_cursor_open(txn, dbi, &cur);
+    MDB_val k, v;
+    if (rc == 0) rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    *out = rc == 0 ? fromBigEndian(k) : 0;
+    if (cur != nullptr) mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    return rc == 0 || rc == MDB_NOTFOUND ? StorageCode::kOk : fail(err, "cannot read", rc);
+  }
+
+  // Keeps the newest `snapshots_retained` snapshots and the log after the oldest of them.
+  int applyRetention(MDB_txn* txn) {
+    MDB_cursor* cur = nullptr;
+    int rc = mdb_cursor_open(txn, snap_, &cur);
+    if (rc != 0) return rc;
+    MDB_val k, v;
+    uint32_t seen = 0;
+    uint64_t oldest_kept = 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+      if (++seen <= s_.snapshots_retained) {
+        oldest_kept = fromBigEndian(k);
+        continue;
+      }
+      rc = mdb_cursor_del(cur, 0);
+      if (rc != 0) break;
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND) return rc;
+    rc = mdb_cursor_open(txn, log_, &cur);
+    if (rc != 0) return rc;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      if (fromBigEndian(k) > oldest_kept) break;
+      rc = mdb_cursor_del(cur, 0);
+      if (rc != 0) break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  }
+
+  // The group-commit loop: everything staged when a commit starts goes into it.
+  void syncLoop() {
+    std::vector<std::pair<uint64_t, std::string>> batch;
+    while (true) {
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || (sync_wanted_ && !staged_.empty()); });
+        if (stopping_) return;
+        batch.swap(staged_);
+        sync_wanted_ = false;
+      }
+      std::string error;
+      int rc = 0;
+      {
+        std::lock_guard<std::mutex> write(write_mu_);
+        rc = writeBatch(batch);
+      }
+      uint64_t last = batch.back().first;
+      batch.clear();
+      if (rc == 0) {
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          if (last > durable_) durable_ = last;
+        }
+        if (listener_ != nullptr) listener_->onDurable(last, StorageCode::kOk, ByteView());
+      } else {
+        std::string msg = "lmdb storage: cannot commit log records up to zxid " +
+                          std::to_string(last) + " (" + s_.path + "/data.mdb): " + mdb_strerror(rc);
+        hostLog(host_, CORRAL_LOG_ERROR, "lmdb", msg);
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          last_appended_ = durable_;
+          staged_.clear();  // the kernel fails them all and truncates
+        }
+        if (listener_ != nullptr)
+          listener_->onDurable(last, codeOf(rc), ByteView(msg.data(), msg.size()));
+      }
+    }
+  }
+
+  int writeBatch(const std::vector<std::pair<uint64_t, std::string>>& batch) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return rc;
+    try {
+      for (const auto& [zxid, record] : batch) {
+        std::string key = bigEndian(zxid);
+        std::string sealed = seal(key, record);
+        MDB_val k = mdbVal(key), v = mdbVal(sealed);
+        rc = mdb_put(txn, log_, &k, &v, MDB_APPEND);
+        if (rc == MDB_KEYEXIST) rc = mdb_put(txn, log_, &k, &v, 0);
+        if (rc != 0) break;
+      }
+    } catch (const std::bad_alloc&) {
+      rc = ENOMEM;
+    }
+    if (rc != 0) {
+      mdb_txn_abort(txn);
+      return rc;
+    }
+    return mdb_txn_commit(txn);
+  }
+
+  lmdb::Settings s_;
+  const corral_host_api* host_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi log_ = 0, snap_ = 0, meta_ = 0;
+  DurableListener* listener_ = nullptr;
+
+  mutable std::mutex mu_;  // staged records and counters
+  std::condition_variable cv_;
+  std::vector<std::pair<uint64_t, std::string>> staged_;
+  uint64_t last_appended_ = 0;
+  uint64_t durable_ = 0;
+  bool sync_wanted_ = false;
+  bool stopping_ = false;
+  std::mutex write_mu_;  // one LMDB write transaction at a time, from any thread
+  std::thread syncer_;
+};
+
+StoragePlugin* createLmdb(std::string_view config, const corral_host_api* host, ErrorBuf err) {
+  auto settings = corral::lmdb::parseSettings(config, host ? host->data_dir : nullptr, err);
+  if (!settings) return nullptr;
+  return new LmdbStorage(std::move(*settings), host);
+}
+
+}  // namespace
+
+CORRAL_DEFINE_PLUGIN(CORRAL_PLUGIN_STORAGE, corral::StoragePlugin, "lmdb", "1.0.0", createLmdb)
