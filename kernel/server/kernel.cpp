@@ -420,7 +420,14 @@ bool Kernel::replay(int64_t zxid, std::string_view record, std::string* error) {
     *error = "txn record keyed " + std::to_string(zxid) + " holds zxid " + std::to_string(txn.zxid);
     return false;
   }
-  if (zxid <= impl_->sm.lastZxid()) return true;  // already in the snapshot
+  int64_t last = impl_->sm.lastZxid();
+  if (zxid <= last) return true;  // already in the snapshot
+  // The next counter, or the first txn of a new epoch: anything else means lost txns.
+  bool follows = zxid == last + 1 || ((zxid >> 32) > (last >> 32) && (zxid & 0xffffffff) == 1);
+  if (!follows) {
+    *error = "log gap: txn " + std::to_string(zxid) + " follows txn " + std::to_string(last);
+    return false;
+  }
   impl_->sm.apply(txn);
   impl_->next_zxid = zxid + 1;
   return true;

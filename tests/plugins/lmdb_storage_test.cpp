@@ -2,6 +2,7 @@
 // checksums that catch corrupted records, and a full disk that fails writes cleanly.
 #include <gtest/gtest.h>
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <map>
@@ -173,13 +174,33 @@ TEST_F(LmdbStorageTest, ACorruptedRecordIsDetectedAndNamed) {
   ASSERT_EQ(mdb_txn_commit(txn), 0);
   mdb_env_close(env);
 
-  ASSERT_NE(open(), nullptr);
-  Collect c;
-  EXPECT_EQ(s_->readLog(0, c, ErrorBuf{err_, sizeof(err_)}), StorageCode::kCorruption);
+  // The store is refused at open, before anything could be served from it.
+  registry_ = std::make_unique<kernel::PluginRegistry>(envDir("CORRAL_PLUGIN_DIR"), &host_);
+  std::string error;
+  s_ = registry_->createStorage("lmdb", "", &error);
+  ASSERT_NE(s_, nullptr) << error;
+  EXPECT_EQ(s_->open(ErrorBuf{err_, sizeof(err_)}), StorageCode::kCorruption);
   std::string msg = err_;
   EXPECT_NE(msg.find("zxid 3"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("data.mdb"), std::string::npos) << msg;
-  EXPECT_EQ(c.records.size(), 2u);  // records before the bad one were good
+  EXPECT_NE(msg.find(dir_.path() + "/lmdb/data.mdb"), std::string::npos) << msg;
+}
+
+TEST_F(LmdbStorageTest, ATruncatedStoreIsRefusedNotMapped) {
+  ASSERT_NE(open(), nullptr);
+  std::string big(64 * 1024, 'x');
+  for (uint64_t z = 1; z <= 20; ++z) ASSERT_EQ(append(z, big), StorageCode::kOk);
+  s_->requestSync();
+  ASSERT_EQ(listener_.waitFor(20), StorageCode::kOk);
+  s_ = nullptr;
+  registry_.reset();
+  std::string file = dir_.path() + "/lmdb/data.mdb";
+  ASSERT_EQ(::truncate(file.c_str(), 256 * 1024), 0);
+  registry_ = std::make_unique<kernel::PluginRegistry>(envDir("CORRAL_PLUGIN_DIR"), &host_);
+  std::string error;
+  s_ = registry_->createStorage("lmdb", "", &error);
+  ASSERT_NE(s_, nullptr) << error;
+  EXPECT_EQ(s_->open(ErrorBuf{err_, sizeof(err_)}), StorageCode::kCorruption);
+  EXPECT_NE(std::string(err_).find("data.mdb"), std::string::npos) << err_;
 }
 
 TEST_F(LmdbStorageTest, AFullMapFailsWritesWithoutLosingDurableOnes) {

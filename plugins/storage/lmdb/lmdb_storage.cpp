@@ -25,6 +25,7 @@
 
 #include "crc32.h"
 #include "lmdb_settings.h"
+#include "verify.h"
 
 namespace {
 
@@ -96,6 +97,13 @@ class LmdbStorage final : public StoragePlugin {
     if (ec) {
       err.write("lmdb storage: cannot create " + s_.path + ": " + ec.message());
       return StorageCode::kIoError;
+    }
+    // Before this process maps the file: a corrupt or truncated store is refused with a
+    // clear error instead of crashing the server or serving wrong data.
+    std::string problem;
+    if (!lmdb::verifyEnvironment(s_.path, &problem)) {
+      err.write("lmdb storage: " + problem);
+      return StorageCode::kCorruption;
     }
     int rc = mdb_env_create(&env_);
     if (rc == 0) rc = mdb_env_set_maxdbs(env_, 4);

@@ -1,0 +1,151 @@
+#include "verify.h"
+
+#include <lmdb.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "crc32.h"
+
+namespace corral::lmdb {
+namespace {
+
+uint64_t keyZxid(const MDB_val& k) {
+  uint64_t out = 0;
+  const auto* p = static_cast<const uint8_t*>(k.mv_data);
+  for (size_t i = 0; i < k.mv_size && i < 8; ++i) out = (out << 8) | p[i];
+  return out;
+}
+
+bool checksumOk(const MDB_val& k, const MDB_val& v) {
+  if (v.mv_size < 4) return false;
+  const auto* p = static_cast<const uint8_t*>(v.mv_data);
+  uint32_t stored = p[0] | (p[1] << 8) | (p[2] << 16) | (static_cast<uint32_t>(p[3]) << 24);
+  return crc32(p + 4, v.mv_size - 4, crc32(k.mv_data, k.mv_size)) == stored;
+}
+
+// The zxid that may follow `prev` in a log: the next counter, or the first of a new epoch.
+bool follows(uint64_t prev, uint64_t next) {
+  return next == prev + 1 || ((next >> 32) > (prev >> 32) && (next & 0xffffffffu) == 1);
+}
+
+std::string walk(MDB_txn* txn, const char* name, bool contiguous, const std::string& file) {
+  MDB_dbi dbi;
+  int rc = mdb_dbi_open(txn, name, 0, &dbi);
+  if (rc == MDB_NOTFOUND) return "";
+  if (rc != 0) return file + ": cannot open the " + name + " table: " + mdb_strerror(rc);
+  MDB_cursor* cur = nullptr;
+  rc = mdb_cursor_open(txn, dbi, &cur);
+  if (rc != 0) return file + ": " + mdb_strerror(rc);
+  MDB_val k, v;
+  uint64_t prev = 0;
+  bool first = true;
+  std::string problem;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    uint64_t zxid = keyZxid(k);
+    if (k.mv_size != 8 && std::strcmp(name, "meta") != 0) {
+      problem = file + ": " + name + " table holds a malformed key";
+      break;
+    }
+    if (!checksumOk(k, v)) {
+      problem =
+          file + ": " + name + " record for zxid " + std::to_string(zxid) + " fails its checksum";
+      if (std::strcmp(name, "meta") == 0) problem = file + ": epochs fail their checksum";
+      break;
+    }
+    if (contiguous && !first && !follows(prev, zxid)) {
+      problem = file + ": log gap: zxid " + std::to_string(zxid) + " follows zxid " +
+                std::to_string(prev);
+      break;
+    }
+    first = false;
+    prev = zxid;
+  }
+  if (problem.empty() && rc != MDB_NOTFOUND)
+    problem = file + ": " + name + " table unreadable: " + mdb_strerror(rc);
+  mdb_cursor_close(cur);
+  return problem;
+}
+
+}  // namespace
+
+std::string verifyInProcess(const std::string& path) {
+  const std::string file = path + "/data.mdb";
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return "";  // a new store
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env, 4);
+  if (rc == 0) rc = mdb_env_open(env, path.c_str(), MDB_RDONLY | MDB_NOTLS | MDB_NOLOCK, 0644);
+  if (rc != 0) {
+    if (env != nullptr) mdb_env_close(env);
+    return file + ": not a valid store: " + mdb_strerror(rc);
+  }
+  MDB_envinfo info;
+  MDB_stat stat;
+  mdb_env_info(env, &info);
+  mdb_env_stat(env, &stat);
+  uint64_t needed = (static_cast<uint64_t>(info.me_last_pgno) + 1) * stat.ms_psize;
+  if (static_cast<uint64_t>(st.st_size) < needed) {
+    mdb_env_close(env);
+    return file + ": truncated: " + std::to_string(st.st_size) + " bytes, the store needs " +
+           std::to_string(needed);
+  }
+  MDB_txn* txn = nullptr;
+  rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn);
+  std::string problem;
+  if (rc != 0) {
+    problem = file + ": " + mdb_strerror(rc);
+  } else {
+    problem = walk(txn, "log", true, file);
+    if (problem.empty()) problem = walk(txn, "snap", false, file);
+    if (problem.empty()) problem = walk(txn, "meta", false, file);
+    mdb_txn_abort(txn);
+  }
+  mdb_env_close(env);
+  return problem;
+}
+
+bool verifyEnvironment(const std::string& path, std::string* error) {
+  int fds[2];
+  if (pipe(fds) != 0) {
+    *error = verifyInProcess(path);
+    return error->empty();
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    *error = verifyInProcess(path);
+    return error->empty();
+  }
+  if (pid == 0) {
+    close(fds[0]);
+    std::string problem = verifyInProcess(path);
+    ssize_t ignored = write(fds[1], problem.data(), problem.size());
+    (void)ignored;
+    _exit(problem.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string message;
+  char buf[512];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) message.append(buf, n);
+  close(fds[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFSIGNALED(status)) {
+    *error = path + "/data.mdb: corrupt: reading it crashed the verifier (" +
+             strsignal(WTERMSIG(status)) + ")";
+    return false;
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return true;
+  *error = message.empty() ? path + "/data.mdb: verification failed" : message;
+  return false;
+}
+
+}  // namespace corral::lmdb
