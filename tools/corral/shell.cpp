@@ -44,6 +44,13 @@ int Shell::connect(const std::string& servers) {
     print(formatEvent(e) + "\n");
   });
   ZkError e = client_->connect();
+  if (e == ZkError::kBadArguments) {
+    std::lock_guard<std::mutex> lock(mu_);
+    err_ << "bad server address '" << servers << "' (expected host:port or tcp://host:port)\n";
+    err_.flush();
+    client_.reset();
+    return kExitUsage;
+  }
   if (e != ZkError::kOk) {
     std::lock_guard<std::mutex> lock(mu_);
     err_ << "cannot connect to " << servers << ": " << zkErrorName(e) << "\n";

@@ -122,6 +122,7 @@ struct Client::Impl {
   // --- I/O thread ---
 
   void send(const std::string& frame) {
+    if (!socket) return;
     try {
       socket->send(zmq::buffer(frame), zmq::send_flags::dontwait);
     } catch (const zmq::error_t&) {
@@ -131,10 +132,19 @@ struct Client::Impl {
 
   void openSocket() {
     if (options.servers.empty()) return;
-    socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
-    socket->set(zmq::sockopt::linger, 0);
-    socket->connect(options.servers[server_index % options.servers.size()]);
+    const std::string& endpoint = options.servers[server_index % options.servers.size()];
     ++server_index;
+    try {
+      socket = std::make_unique<zmq::socket_t>(ctx, zmq::socket_type::dealer);
+      socket->set(zmq::sockopt::linger, 0);
+      socket->connect(endpoint);
+    } catch (const zmq::error_t&) {
+      // connect() refused unusable endpoints up front; this one failed anyway: try the next.
+      socket.reset();
+      handshaking = true;
+      handshake_deadline = Clock::now() + milliseconds(100);
+      return;
+    }
     ConnectRequest req;
     req.last_zxid_seen = last_zxid;
     req.timeout_ms = options.session_timeout_ms;
@@ -368,6 +378,18 @@ Client::~Client() {
 }
 
 ZkError Client::connect() {
+  // An endpoint ZeroMQ cannot even parse ("tcp://host:port" expected) is a usage error.
+  bool any_valid = false;
+  for (const std::string& endpoint : impl_->options.servers) {
+    try {
+      zmq::socket_t probe(impl_->ctx, zmq::socket_type::dealer);
+      probe.set(zmq::sockopt::linger, 0);
+      probe.connect(endpoint);
+      any_valid = true;
+    } catch (const zmq::error_t&) {
+    }
+  }
+  if (!any_valid) return ZkError::kBadArguments;
   impl_->startThread();
   std::unique_lock<std::mutex> lock(impl_->mu);
   bool done = impl_->cv.wait_for(lock, impl_->options.connect_timeout, [&] {

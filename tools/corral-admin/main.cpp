@@ -1,0 +1,241 @@
+// corral-admin: offline tools for a server's data dir, through the same config and storage
+// plugin the server uses (run it while the server is stopped).
+//   corral-admin --config FILE [--set K=V]... verify
+//   corral-admin --config FILE [--set K=V]... dump-log [--from ZXID] [--limit N]
+//   corral-admin --config FILE [--set K=V]... dump-snapshot [--data]
+#include <climits>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "plugins/plugin_registry.h"
+#include "server/kernel.h"
+#include "txn_text.h"
+
+namespace {
+
+using namespace corral;
+using namespace corral::kernel;
+
+const char kUsage[] =
+    "usage: corral-admin --config FILE [--set TABLE.KEY=VALUE]... COMMAND\n"
+    "  verify                          check the store offline: checksums, snapshot, every\n"
+    "                                  txn of the log replayed; exit 0 when sound\n"
+    "  dump-log [--from Z] [--limit N] print the log's txns after zxid Z\n"
+    "  dump-snapshot [--data]          print the newest snapshot's tree (with --data, the data)\n";
+
+std::string exeDir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  if (n <= 0) return ".";
+  buf[n] = '\0';
+  return std::filesystem::path(buf).parent_path().string();
+}
+
+class NullOutput : public KernelOutput {
+ public:
+  void send(uint64_t, std::string) override {}
+  void close(uint64_t) override {}
+  bool append(int64_t, const std::string&, std::string*) override { return true; }
+  void requestSync() override {}
+  void truncateAfter(int64_t) override {}
+  void saveSnapshot(int64_t, const std::string&) override {}
+  void log(corral_log_level, const std::string&) override {}
+};
+
+struct SnapshotCopy : SnapshotVisitor {
+  uint64_t zxid = 0;
+  std::string data;
+  bool found = false;
+  void onSnapshot(uint64_t z, ByteView d) noexcept override {
+    zxid = z;
+    data.assign(d.str());
+    found = true;
+  }
+};
+
+struct Replay : LogVisitor {
+  Kernel* kernel = nullptr;
+  bool print = false;
+  int64_t limit = -1;
+  int64_t count = 0;
+  uint64_t first = 0, last = 0;
+  std::string error;
+  bool onRecord(uint64_t zxid, ByteView record) noexcept override {
+    if (first == 0) first = zxid;
+    last = zxid;
+    ++count;
+    if (print) {
+      Txn t;
+      std::string e;
+      if (decodeTxn(record.str(), &t, &e))
+        std::cout << admin::txnText(t) << "\n";
+      else
+        std::cout << "zxid " << zxid << " <undecodable: " << e << ">\n";
+      return limit < 0 || count < limit;
+    }
+    if (!kernel->replay(static_cast<int64_t>(zxid), record.str(), &error)) return false;
+    return true;
+  }
+};
+
+// Depth-first listing of the restored tree, as a superuser sees it.
+void dumpTree(StateMachine& sm, const std::string& path, bool with_data) {
+  std::vector<Id> ids;
+  SessionView root{0, &ids, true};
+  Request req;
+  req.op.op = OpCode::kGetData;
+  req.op.path = path;
+  Applied got = sm.read(root, req);
+  const Stat& s = got.response.result.stat;
+  std::cout << path << "  czxid=0x" << std::hex << s.czxid << " mzxid=0x" << s.mzxid << std::dec
+            << " version=" << s.version << " cversion=" << s.cversion
+            << " children=" << s.num_children << " bytes=" << s.data_length;
+  if (s.ephemeral_owner != 0) std::cout << " owner=0x" << std::hex << s.ephemeral_owner << std::dec;
+  if (with_data) std::cout << " data=" << admin::bytesText(got.response.result.data);
+  std::cout << "\n";
+  req.op.op = OpCode::kGetChildren;
+  Applied children = sm.read(root, req);
+  for (const std::string& c : children.response.result.children)
+    dumpTree(sm, path == "/" ? "/" + c : path + "/" + c, with_data);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path, command;
+  std::vector<std::string> sets;
+  uint64_t from = 0;
+  int64_t limit = -1;
+  bool with_data = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) {
+        std::cerr << "corral-admin: " << a << " needs a value\n" << kUsage;
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    try {
+      if (a == "--config")
+        config_path = value();
+      else if (a == "--set")
+        sets.push_back(value());
+      else if (a == "--from")
+        from = std::stoull(value(), nullptr, 0);
+      else if (a == "--limit")
+        limit = std::stoll(value());
+      else if (a == "--data")
+        with_data = true;
+      else if (a == "-h" || a == "--help") {
+        std::cout << kUsage;
+        return 0;
+      } else if (command.empty() && a[0] != '-')
+        command = a;
+      else {
+        std::cerr << "corral-admin: unknown argument '" << a << "'\n" << kUsage;
+        return 2;
+      }
+    } catch (const std::exception&) {
+      std::cerr << "corral-admin: bad number for " << a << "\n";
+      return 2;
+    }
+  }
+  if (config_path.empty() ||
+      (command != "verify" && command != "dump-log" && command != "dump-snapshot")) {
+    std::cerr << kUsage;
+    return 2;
+  }
+  ServerConfig config;
+  std::string error;
+  if (!loadConfig(config_path, sets, exeDir(), &config, &error)) {
+    std::cerr << "corral-admin: " << error << "\n";
+    return 2;
+  }
+  corral_host_api host{};
+  host.struct_size = sizeof(host);
+  host.max_request_bytes = static_cast<uint64_t>(config.max_request_bytes);
+  host.data_dir = config.data_dir.c_str();
+  PluginRegistry registry(config.plugin_dir, &host);
+  StoragePlugin* storage =
+      registry.createStorage(config.storage.name, config.storage.config_toml, &error);
+  if (storage == nullptr) {
+    std::cerr << "corral-admin: " << error << "\n";
+    return 1;
+  }
+  char err[512] = {0};
+  if (storage->open(ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+    std::cerr << "corral-admin: " << err << "\n";
+    return 1;
+  }
+
+  SnapshotCopy snap;
+  StorageCode code = storage->loadSnapshot(snap, ErrorBuf{err, sizeof(err)});
+  if (code != StorageCode::kOk && code != StorageCode::kNotFound) {
+    std::cerr << "corral-admin: " << err << "\n";
+    return 1;
+  }
+
+  if (command == "dump-log") {
+    Replay r;
+    r.print = true;
+    r.limit = limit;
+    if (storage->readLog(from, r, ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+      std::cerr << "corral-admin: " << err << "\n";
+      return 1;
+    }
+    return 0;
+  }
+
+  NullOutput out;
+  KernelOptions options;
+  options.max_request_bytes = static_cast<uint64_t>(config.max_request_bytes);
+  Kernel kernel(options, nullptr, &out);
+  if (snap.found && !kernel.restoreSnapshot(snap.data, &error)) {
+    std::cerr << "corral-admin: snapshot at zxid " << snap.zxid << ": " << error << "\n";
+    return 1;
+  }
+  if (command == "dump-snapshot") {
+    if (!snap.found) {
+      std::cout << "no snapshot\n";
+      return 0;
+    }
+    std::cout << "snapshot at zxid 0x" << std::hex << snap.zxid << std::dec << ", "
+              << snap.data.size() << " bytes\n";
+    StateMachine sm(nullptr, StateLimits{});
+    if (!sm.restore(snap.data, &error)) {
+      std::cerr << "corral-admin: " << error << "\n";
+      return 1;
+    }
+    dumpTree(sm, "/", with_data);
+    for (const SessionInfo& s : sm.sessions())
+      std::cout << "session 0x" << std::hex << s.session_id << std::dec
+                << " timeout=" << s.timeout_ms << "ms\n";
+    return 0;
+  }
+
+  Replay r;
+  r.kernel = &kernel;
+  if (storage->readLog(static_cast<uint64_t>(kernel.state().lastZxid()), r,
+                       ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+    std::cerr << "corral-admin: " << err << "\n";
+    return 1;
+  }
+  if (!r.error.empty()) {
+    std::cerr << "corral-admin: " << r.error << "\n";
+    return 1;
+  }
+  std::cout << "ok: " << config.data_dir << " (" << config.storage.name << ")\n"
+            << "  snapshot: " << (snap.found ? "zxid " + std::to_string(snap.zxid) : "none")
+            << "\n  log replayed: " << r.count << " txns"
+            << (r.count ? " (zxid " + std::to_string(r.first) + ".." + std::to_string(r.last) + ")"
+                        : "")
+            << "\n  state: " << kernel.state().nodeCount() << " znodes, "
+            << kernel.state().sessions().size() << " sessions, last zxid "
+            << kernel.state().lastZxid() << "\n";
+  return 0;
+}
