@@ -26,28 +26,25 @@ ZkError StateMachine::Impl::applyCreate(const Txn& txn, OpResult* result, Sessio
   Node* parent = tree.find(parent_path);
   if (parent == nullptr) return ZkError::kNoNode;
   Node n;
-  n.data = field(txn, 1);
-  decodeAcl(field(txn, 2), &n.acl);
+  n.setData(field(txn, 1));
+  std::vector<Acl> acl;
+  decodeAcl(field(txn, 2), &acl);
+  n.acl = tree.acls.intern(acl);
   int64_t owner = fieldInt(txn, 3);
-  n.kind = static_cast<NodeKind>(fieldInt(txn, 4));
-  n.ttl_ms = fieldInt(txn, 5);
   n.stat.czxid = n.stat.mzxid = n.stat.pzxid = txn.zxid;
   n.stat.ctime = n.stat.mtime = txn.time_ms;
   n.stat.ephemeral_owner = owner;
-  n.stat.data_length = static_cast<int32_t>(n.data.size());
-  parent->children.insert(std::string(baseName(path)));
   parent->stat.cversion++;
-  parent->stat.num_children++;
   parent->stat.pzxid = txn.zxid;
   if (isSessionOwner(owner)) {
     auto s = tree.sessions.find(owner);
     if (s != tree.sessions.end()) s->second.ephemerals.insert(path);
   }
-  if (n.kind != NodeKind::kPlain) tree.containers_and_ttl.insert(path);
+  if (n.kind() != NodeKind::kPlain) tree.containers_and_ttl.insert(path);
   result->path = path;
   result->stat = n.stat;
   result->has_stat = true;
-  tree.nodes.emplace(path, std::move(n));
+  tree.add(path, std::move(n));
   watches.nodeCreated(path, txn.zxid, events);
   watches.childrenChanged(parent_path, txn.zxid, events);
   return ZkError::kOk;
@@ -57,13 +54,11 @@ ZkError StateMachine::Impl::applyDelete(const std::string& path, int64_t zxid,
                                         SessionEvents* events) {
   Node* n = tree.find(path);
   if (n == nullptr || path == "/") return ZkError::kNoNode;
-  if (!n->children.empty()) return ZkError::kNotEmpty;
+  if (n->hasChildren()) return ZkError::kNotEmpty;
   std::string parent_path(parentPath(path));
   Node* parent = tree.find(parent_path);
   if (parent != nullptr) {
-    parent->children.erase(std::string(baseName(path)));
     parent->stat.cversion++;
-    parent->stat.num_children--;
     parent->stat.pzxid = zxid;
   }
   if (isSessionOwner(n->stat.ephemeral_owner)) {
@@ -71,7 +66,7 @@ ZkError StateMachine::Impl::applyDelete(const std::string& path, int64_t zxid,
     if (s != tree.sessions.end()) s->second.ephemerals.erase(path);
   }
   tree.containers_and_ttl.erase(path);
-  tree.nodes.erase(path);
+  tree.remove(path);
   watches.nodeDeleted(path, zxid, events);
   watches.childrenChanged(parent_path, zxid, events);
   return ZkError::kOk;
@@ -96,11 +91,10 @@ void StateMachine::Impl::applyOne(const Txn& txn, OpResult* result, SessionEvent
         result->err = ZkError::kNoNode;
         break;
       }
-      n->data = field(txn, 1);
+      n->setData(field(txn, 1));
       n->stat.version++;
       n->stat.mzxid = txn.zxid;
       n->stat.mtime = txn.time_ms;
-      n->stat.data_length = static_cast<int32_t>(n->data.size());
       result->stat = n->stat;
       result->has_stat = true;
       watches.dataChanged(field(txn, 0), txn.zxid, events);
@@ -112,7 +106,11 @@ void StateMachine::Impl::applyOne(const Txn& txn, OpResult* result, SessionEvent
         result->err = ZkError::kNoNode;
         break;
       }
-      decodeAcl(field(txn, 1), &n->acl);
+      std::vector<Acl> acl;
+      decodeAcl(field(txn, 1), &acl);
+      uint32_t old_acl = n->acl;
+      n->acl = tree.acls.intern(acl);
+      tree.acls.release(old_acl);
       n->stat.aversion++;
       result->stat = n->stat;
       result->has_stat = true;
@@ -223,9 +221,9 @@ std::vector<std::string> StateMachine::cleanupCandidates(int64_t now_ms) const {
   std::vector<std::string> out;
   for (const std::string& path : impl_->tree.containers_and_ttl) {
     const Node* n = impl_->tree.find(path);
-    if (n == nullptr || !n->children.empty()) continue;
-    if (n->kind == NodeKind::kContainer && n->stat.cversion > 0) out.push_back(path);
-    if (n->kind == NodeKind::kTtl && now_ms - n->stat.mtime > n->ttl_ms) out.push_back(path);
+    if (n == nullptr || n->hasChildren()) continue;
+    if (n->kind() == NodeKind::kContainer && n->stat.cversion > 0) out.push_back(path);
+    if (n->kind() == NodeKind::kTtl && now_ms - n->stat.mtime > n->ttlMs()) out.push_back(path);
   }
   return out;
 }

@@ -1,8 +1,39 @@
 #include "state/data_tree.h"
 
+#include <algorithm>
+
 #include "state/path_utils.h"
 
 namespace corral::kernel {
+
+uint32_t AclTable::intern(const std::vector<Acl>& acl) {
+  std::string key = encodeAcl(acl);
+  auto it = index_.find(key);
+  if (it != index_.end()) {
+    ++refs_[it->second];
+    return it->second;
+  }
+  uint32_t id;
+  if (!free_.empty()) {
+    id = free_.back();
+    free_.pop_back();
+    lists_[id] = acl;
+    refs_[id] = 1;
+  } else {
+    id = static_cast<uint32_t>(lists_.size());
+    lists_.push_back(acl);
+    refs_.push_back(1);
+  }
+  index_.emplace(std::move(key), id);
+  return id;
+}
+
+void AclTable::release(uint32_t id) {
+  if (id >= refs_.size() || refs_[id] == 0 || --refs_[id] > 0) return;
+  index_.erase(encodeAcl(lists_[id]));
+  lists_[id].clear();
+  free_.push_back(id);
+}
 
 DataTree::DataTree() {
   // The tree every ZooKeeper server starts with: "/", "/zookeeper", "/zookeeper/quota" and
@@ -10,21 +41,50 @@ DataTree::DataTree() {
   const std::vector<Acl> open = {Acl{kPermAll, Id{"world", "anyone"}}};
   const std::vector<Acl> read_only = {Acl{kPermRead, Id{"world", "anyone"}}};
   Node root;
-  root.acl = open;
-  root.children = {"zookeeper"};
-  root.stat.num_children = 1;
+  root.acl = acls.intern(open);
   nodes.emplace("/", std::move(root));
-  Node zk;
-  zk.acl = open;
-  zk.children = {"config", "quota"};
-  zk.stat.num_children = 2;
-  nodes.emplace("/zookeeper", std::move(zk));
-  Node quota;
-  quota.acl = open;
-  nodes.emplace("/zookeeper/quota", std::move(quota));
-  Node config;
-  config.acl = read_only;
-  nodes.emplace("/zookeeper/config", std::move(config));
+  for (const char* path : {"/zookeeper", "/zookeeper/config", "/zookeeper/quota"}) {
+    Node n;
+    n.acl = acls.intern(std::string(path) == "/zookeeper/config" ? read_only : open);
+    add(path, std::move(n));
+  }
+}
+
+Node* DataTree::add(const std::string& path, Node node) {
+  if (path == "/") return &nodes.emplace(path, std::move(node)).first->second;
+  Node* parent = find(std::string(parentPath(path)));
+  if (parent == nullptr) return nullptr;
+  auto [it, inserted] = nodes.emplace(path, std::move(node));  // parent stays put: node-based
+  if (!inserted) return &it->second;
+  std::string_view name = baseName(it->first);  // a view of the key, which stays put too
+  parent->stat.num_children++;
+  if (!parent->children_) parent->children_ = std::make_unique<std::vector<std::string_view>>();
+  auto& c = *parent->children_;
+  if (c.empty() || c.back() < name)
+    c.push_back(name);  // the usual case: appended in order
+  else
+    c.insert(std::lower_bound(c.begin(), c.end(), name), name);
+  return &it->second;
+}
+
+void DataTree::remove(const std::string& path) {
+  auto it = nodes.find(path);
+  if (it == nodes.end()) return;
+  Node* parent = path == "/" ? nullptr : find(std::string(parentPath(path)));
+  if (parent != nullptr) {
+    std::string_view name = baseName(path);
+    if (parent->children_) {
+      auto& c = *parent->children_;
+      auto pos = std::lower_bound(c.begin(), c.end(), name);
+      if (pos != c.end() && *pos == name) {
+        c.erase(pos);
+        parent->stat.num_children--;
+      }
+      if (c.empty()) parent->children_.reset();
+    }
+  }
+  acls.release(it->second.acl);
+  nodes.erase(it);
 }
 
 int32_t DataTree::descendants(const std::string& path) const {
@@ -37,7 +97,7 @@ int32_t DataTree::descendants(const std::string& path) const {
     stack.pop_back();
     const Node* node = find(p);
     if (node == nullptr) continue;
-    for (const std::string& c : node->children) {
+    for (std::string_view c : node->children()) {
       ++count;
       stack.push_back(childPath(p, c));
     }

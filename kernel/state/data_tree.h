@@ -4,9 +4,12 @@
 #include <corral/proto.h>
 
 #include <cstdint>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -28,13 +31,58 @@ inline bool isSessionOwner(int64_t owner) {
   return owner != 0 && owner != kContainerOwner && (owner & kTtlOwnerTag) != kTtlOwnerTag;
 }
 
-struct Node {
-  std::string data;
-  std::vector<Acl> acl;
+// ACL lists shared between nodes (most trees use a handful): a node holds a 4-byte id.
+// Reference-counted so that lists no node uses any more are freed.
+class AclTable {
+ public:
+  uint32_t intern(const std::vector<Acl>& acl);  // +1 reference
+  void release(uint32_t id);                     // -1 reference
+  const std::vector<Acl>& get(uint32_t id) const { return lists_[id]; }
+  size_t size() const { return index_.size(); }
+
+ private:
+  std::vector<std::vector<Acl>> lists_;
+  std::vector<uint32_t> refs_;
+  std::vector<uint32_t> free_;
+  std::unordered_map<std::string, uint32_t> index_;  // encodeAcl(list) -> id
+};
+
+// One znode, kept small: a tree of a million holds a million of these. Its data length is
+// stat.data_length; container and TTL nodes are told apart by ephemeralOwner, as ZooKeeper
+// encodes them; leaves carry no child list.
+class Node {
+ public:
   Stat stat;
-  std::set<std::string> children;  // names, sorted
-  NodeKind kind = NodeKind::kPlain;
-  int64_t ttl_ms = 0;
+  uint32_t acl = 0;  // in DataTree::acls
+
+  std::string_view data() const { return {data_.get(), static_cast<size_t>(stat.data_length)}; }
+  void setData(std::string_view d) {
+    data_.reset();
+    if (!d.empty()) {
+      data_ = std::make_unique<char[]>(d.size());
+      std::memcpy(data_.get(), d.data(), d.size());
+    }
+    stat.data_length = static_cast<int32_t>(d.size());
+  }
+  NodeKind kind() const {
+    if (stat.ephemeral_owner == kContainerOwner) return NodeKind::kContainer;
+    if ((stat.ephemeral_owner & kTtlOwnerTag) == kTtlOwnerTag) return NodeKind::kTtl;
+    return NodeKind::kPlain;
+  }
+  int64_t ttlMs() const { return kind() == NodeKind::kTtl ? stat.ephemeral_owner & kMaxTtlMs : 0; }
+
+  // Child names, sorted: views of the children's own keys in DataTree::nodes, which stay put
+  // (the map's nodes never move), so a name is stored once.
+  const std::vector<std::string_view>& children() const {
+    static const std::vector<std::string_view> kNone;
+    return children_ ? *children_ : kNone;
+  }
+  bool hasChildren() const { return children_ && !children_->empty(); }
+
+ private:
+  friend struct DataTree;
+  std::unique_ptr<char[]> data_;
+  std::unique_ptr<std::vector<std::string_view>> children_;
 };
 
 struct SessionRecord {
@@ -44,11 +92,16 @@ struct SessionRecord {
 
 struct DataTree {
   std::unordered_map<std::string, Node> nodes;
+  AclTable acls;
   std::map<int64_t, SessionRecord> sessions;
   std::set<std::string> containers_and_ttl;  // candidates for server-side cleanup
   int64_t last_zxid = 0;
 
   DataTree();
+  DataTree(DataTree&&) = default;
+  DataTree& operator=(DataTree&&) = default;
+  DataTree(const DataTree&) = delete;  // children are views into this tree's keys
+
   const Node* find(const std::string& path) const {
     auto it = nodes.find(path);
     return it == nodes.end() ? nullptr : &it->second;
@@ -57,6 +110,12 @@ struct DataTree {
     auto it = nodes.find(path);
     return it == nodes.end() ? nullptr : &it->second;
   }
+  const std::vector<Acl>& aclOf(const Node& n) const { return acls.get(n.acl); }
+  // Adds a node (its acl already interned) and links it into its parent's children (and
+  // numChildren). Null when the parent does not exist. Other stats are the caller's.
+  Node* add(const std::string& path, Node node);
+  // Unlinks a childless node from its parent (and its numChildren) and frees it.
+  void remove(const std::string& path);
   // Number of descendants (getAllChildrenNumber).
   int32_t descendants(const std::string& path) const;
 };

@@ -56,7 +56,7 @@ std::optional<PendingNode> StateMachine::Impl::view(const std::string& path,
   PendingNode v;
   v.exists = true;
   v.stat = n->stat;
-  v.acl = n->acl;
+  v.acl = tree.aclOf(*n);
   return v;
 }
 
@@ -372,7 +372,7 @@ Txn StateMachine::prepareDeleteContainer(const std::string& path, int64_t zxid, 
   txn.type = OpCode::kDeleteContainer;
   std::optional<PendingNode> node = m.view(path, nullptr);
   const Node* committed = m.tree.find(path);
-  if (!node || committed == nullptr || committed->kind == NodeKind::kPlain) {
+  if (!node || committed == nullptr || committed->kind() == NodeKind::kPlain) {
     txn.type = OpCode::kError;
     txn.err = ZkError::kNoNode;
     return txn;

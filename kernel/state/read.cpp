@@ -26,7 +26,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
     const Node* n = m.tree.find(op.path);
     if (n == nullptr) {
       r.err = ZkError::kNoNode;
-    } else if (!m.allowed(who, n->acl, perm)) {
+    } else if (!m.allowed(who, m.tree.aclOf(*n), perm)) {
       r.err = ZkError::kNoAuth;
       n = nullptr;
     }
@@ -52,7 +52,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
     case OpCode::kGetData: {
       const Node* n = lookup(kPermRead);
       if (n == nullptr) break;
-      r.data = n->data;
+      r.data = std::string(n->data());
       r.stat = n->stat;
       r.has_stat = true;
       if (op.watch) m.watches.add(Kind::kData, op.path, who.session_id);
@@ -62,7 +62,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
     case OpCode::kGetChildren2: {
       const Node* n = lookup(kPermRead);
       if (n == nullptr) break;
-      r.children.assign(n->children.begin(), n->children.end());
+      r.children.assign(n->children().begin(), n->children().end());
       r.stat = n->stat;
       r.has_stat = true;
       if (op.watch) m.watches.add(Kind::kChild, op.path, who.session_id);
@@ -71,7 +71,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
     case OpCode::kGetAcl: {
       const Node* n = lookup(kPermRead | kPermAdmin);
       if (n == nullptr) break;
-      r.acl = n->acl;
+      r.acl = m.tree.aclOf(*n);
       r.stat = n->stat;
       r.has_stat = true;
       break;
@@ -103,7 +103,7 @@ OpResult readOne(StateMachine::Impl& m, const SessionView& who, const Op& op,
         break;
       }
       const Node* n = m.tree.find(op.path);
-      if (n != nullptr && !m.allowed(who, n->acl, kPermRead)) {
+      if (n != nullptr && !m.allowed(who, m.tree.aclOf(*n), kPermRead)) {
         r.err = ZkError::kNoAuth;
         break;
       }

@@ -58,12 +58,12 @@ std::string StateMachine::snapshot() const {
     const Node& n = entry->second;
     const Stat& s = n.stat;
     w.bytes(entry->first);
-    w.bytes(n.data);
-    w.bytes(encodeAcl(n.acl));
+    w.bytes(n.data());
+    w.bytes(encodeAcl(t.aclOf(n)));
     for (int64_t v : {s.czxid, s.mzxid, s.ctime, s.mtime, s.ephemeral_owner, s.pzxid}) w.i64(v);
     for (int32_t v : {s.version, s.cversion, s.aversion}) w.i32(v);
-    w.i32(static_cast<int32_t>(n.kind));
-    w.i64(n.ttl_ms);
+    w.i32(static_cast<int32_t>(n.kind()));
+    w.i64(n.ttlMs());
   }
   w.u32(static_cast<uint32_t>(t.sessions.size()));
   for (const auto& [id, rec] : t.sessions) {
@@ -82,12 +82,14 @@ bool StateMachine::restore(std::string_view snapshot, std::string* error) {
   }
   DataTree t;
   t.nodes.clear();
+  t.acls = AclTable();
   t.last_zxid = r.i64();
   uint32_t count = r.count(4 + 4 + 4 + 8 * 6 + 4 * 4 + 8);
+  t.nodes.reserve(count);
   for (uint32_t i = 0; i < count && r.ok(); ++i) {
     std::string path = r.bytes();
     Node n;
-    n.data = r.bytes();
+    std::string data = r.bytes();
     std::string acl = r.bytes();
     Stat& s = n.stat;
     s.czxid = r.i64();
@@ -99,25 +101,21 @@ bool StateMachine::restore(std::string_view snapshot, std::string* error) {
     s.version = r.i32();
     s.cversion = r.i32();
     s.aversion = r.i32();
-    n.kind = static_cast<NodeKind>(r.i32());
-    n.ttl_ms = r.i64();
-    s.data_length = static_cast<int32_t>(n.data.size());
+    r.i32();  // kind and TTL: recorded for readers of the format; ephemeralOwner has both
+    r.i64();
+    n.setData(data);
     if (!r.ok()) break;
-    if (!decodeAcl(acl, &n.acl) || !pathError(path).empty()) {
+    std::vector<Acl> acl_list;
+    if (!decodeAcl(acl, &acl_list) || !pathError(path).empty()) {
       *error = "corrupt node record for " + path;
       return false;
     }
-    if (path != "/") {
-      Node* parent = t.find(std::string(parentPath(path)));
-      if (parent == nullptr) {
-        *error = "node " + path + " has no parent in the snapshot";
-        return false;
-      }
-      parent->children.insert(std::string(baseName(path)));
-      parent->stat.num_children = static_cast<int32_t>(parent->children.size());
+    n.acl = t.acls.intern(acl_list);
+    if (n.kind() != NodeKind::kPlain) t.containers_and_ttl.insert(path);
+    if (t.add(path, std::move(n)) == nullptr) {
+      *error = "node " + path + " has no parent in the snapshot";
+      return false;
     }
-    if (n.kind != NodeKind::kPlain) t.containers_and_ttl.insert(path);
-    t.nodes.emplace(std::move(path), std::move(n));
   }
   uint32_t sessions = r.count(16);
   for (uint32_t i = 0; i < sessions && r.ok(); ++i) {
