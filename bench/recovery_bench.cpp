@@ -55,7 +55,11 @@ std::string buildSnapshot(int64_t nodes, int64_t* last_zxid) {
   for (int64_t i = 0; i < nodes - parents; ++i)
     create("/b" + std::to_string(i % parents) + "/n" + std::to_string(i), data);
   *last_zxid = zxid;
-  return sm.snapshot();
+  auto t = Clock::now();
+  std::string out = sm.snapshot();
+  std::cerr << "serialised the snapshot in "
+            << std::chrono::duration<double>(Clock::now() - t).count() << " s\n";
+  return out;
 }
 
 }  // namespace
@@ -86,6 +90,7 @@ int main(int argc, char** argv) {
     std::string error;
     StoragePlugin* s = registry.createStorage("lmdb", "", &error);
     char err[512] = {0};
+    auto t = Clock::now();
     if (s == nullptr || s->open(ErrorBuf{err, sizeof(err)}) != StorageCode::kOk ||
         s->saveSnapshot(static_cast<uint64_t>(last_zxid),
                         ByteView(snapshot.data(), snapshot.size()),
@@ -93,6 +98,8 @@ int main(int argc, char** argv) {
       std::cerr << "cannot write the store: " << error << err << "\n";
       return 1;
     }
+    std::cerr << "saved it through the lmdb plugin in "
+              << std::chrono::duration<double>(Clock::now() - t).count() << " s\n";
   }
   snapshot.clear();
   snapshot.shrink_to_fit();

@@ -1,7 +1,17 @@
 #include "driver/driver.h"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <thread>
 
@@ -50,14 +60,27 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
 
+  std::string snapshot_dir;
+  pid_t snapshot_child = -1;
+  int64_t snapshot_zxid = 0;
+  std::string snapshot_path;
+  std::chrono::steady_clock::time_point snapshot_started;
+  std::atomic<bool> saving{false};
+  std::thread saver;
+
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Event> queue;
   bool running = false;
   std::thread thread;
 
-  Impl(KernelOptions o, const AuthRegistry* auth, StoragePlugin* s, int64_t tick, LogFn l)
-      : kernel(o, auth, this), storage(s), tick_ms(tick), log_fn(std::move(l)) {}
+  Impl(KernelOptions o, const AuthRegistry* auth, StoragePlugin* s, int64_t tick, LogFn l,
+       std::string dir)
+      : kernel(o, auth, this),
+        storage(s),
+        tick_ms(tick),
+        log_fn(std::move(l)),
+        snapshot_dir(std::move(dir)) {}
 
   int64_t now() const {
     auto elapsed = std::chrono::steady_clock::now() - mono_start;
@@ -99,22 +122,95 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
         StorageCode::kOk)
       log_fn(CORRAL_LOG_ERROR, std::string("storage truncate failed: ") + err);
   }
-  void saveSnapshot(int64_t zxid, const std::string& snapshot) override {
-    char err[512] = {0};
-    auto started = std::chrono::steady_clock::now();
-    if (storage->saveSnapshot(static_cast<uint64_t>(zxid),
-                              ByteView(snapshot.data(), snapshot.size()),
-                              ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
-      log_fn(CORRAL_LOG_ERROR, std::string("snapshot failed: ") + err);
+  // Snapshots without stopping the kernel: a forked child serialises the state as it was at
+  // the fork (copy-on-write) into a file; when it is done, a background thread hands the
+  // bytes to storage. The kernel only pays for fork() itself.
+  void snapshotDue(int64_t zxid) override {
+    if (snapshot_child > 0 || saving) {
+      log_fn(CORRAL_LOG_INFO, "snapshot at zxid " + std::to_string(zxid) +
+                                  " skipped: the previous one is still being written");
       return;
     }
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                  std::chrono::steady_clock::now() - started)
-                  .count();
-    log_fn(CORRAL_LOG_INFO, "snapshot at zxid " + std::to_string(zxid) + ": " +
-                                std::to_string(snapshot.size()) + " bytes in " +
-                                std::to_string(ms) + " ms");
+    std::string path = snapshot_dir + "/snapshot-" + std::to_string(zxid) + ".tmp";
+    pid_t pid = fork();
+    if (pid == 0) {
+      // The child: only this thread exists here; it must not touch locks other threads held.
+      // It lets go of every inherited descriptor first (listening sockets above all), so a
+      // server restarted while it still runs can bind its ports.
+      close_range(3, ~0U, 0);
+      std::string bytes = kernel.state().snapshot();
+      int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+      bool ok = fd >= 0;
+      for (size_t done = 0; ok && done < bytes.size();) {
+        ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+        ok = n > 0;
+        done += ok ? static_cast<size_t>(n) : 0;
+      }
+      ok = ok && ::fsync(fd) == 0;
+      if (fd >= 0) ::close(fd);
+      _exit(ok ? 0 : 1);
+    }
+    if (pid < 0) {
+      log_fn(CORRAL_LOG_ERROR, std::string("snapshot: fork failed: ") + std::strerror(errno));
+      return;
+    }
+    snapshot_child = pid;
+    snapshot_zxid = zxid;
+    snapshot_path = path;
+    snapshot_started = std::chrono::steady_clock::now();
   }
+
+  // Called on every turn of the kernel loop: collects a finished snapshot child.
+  void pollSnapshot() {
+    if (snapshot_child <= 0) return;
+    int status = 0;
+    pid_t r = waitpid(snapshot_child, &status, WNOHANG);
+    if (r == 0) return;
+    snapshot_child = -1;
+    if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      log_fn(CORRAL_LOG_ERROR, "snapshot at zxid " + std::to_string(snapshot_zxid) +
+                                   ": the writer failed; the next one will be tried");
+      ::unlink(snapshot_path.c_str());
+      return;
+    }
+    if (saver.joinable()) saver.join();
+    saving = true;
+    saver =
+        std::thread([this, zxid = snapshot_zxid, path = snapshot_path, started = snapshot_started] {
+          std::string bytes;
+          {
+            std::ifstream in(path, std::ios::binary);
+            bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+          }
+          char err[512] = {0};
+          StorageCode code = storage->saveSnapshot(static_cast<uint64_t>(zxid),
+                                                   ByteView(bytes.data(), bytes.size()),
+                                                   ErrorBuf{err, sizeof(err)});
+          ::unlink(path.c_str());
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count();
+          if (code != StorageCode::kOk) {
+            log_fn(CORRAL_LOG_ERROR, std::string("snapshot failed: ") + err);
+          } else {
+            log_fn(CORRAL_LOG_INFO, "snapshot at zxid " + std::to_string(zxid) + ": " +
+                                        std::to_string(bytes.size()) + " bytes in " +
+                                        std::to_string(ms) + " ms");
+          }
+          saving = false;
+        });
+  }
+
+  void stopSnapshots() {
+    if (snapshot_child > 0) {
+      ::kill(snapshot_child, SIGKILL);
+      waitpid(snapshot_child, nullptr, 0);
+      ::unlink(snapshot_path.c_str());
+      snapshot_child = -1;
+    }
+    if (saver.joinable()) saver.join();
+  }
+
   void log(corral_log_level level, const std::string& message) override { log_fn(level, message); }
 
   // --- DurableListener (storage's thread) ---
@@ -156,6 +252,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
         }
       }
       batch.clear();
+      pollSnapshot();
       int64_t t = now();
       if (t >= next_tick) {
         kernel.onTick(t);
@@ -166,8 +263,9 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
 };
 
 Driver::Driver(KernelOptions options, const AuthRegistry* auth, StoragePlugin* storage,
-               int64_t tick_ms, LogFn log)
-    : impl_(std::make_unique<Impl>(options, auth, storage, tick_ms, std::move(log))) {
+               int64_t tick_ms, LogFn log, std::string snapshot_dir)
+    : impl_(std::make_unique<Impl>(options, auth, storage, tick_ms, std::move(log),
+                                   std::move(snapshot_dir))) {
   storage->setDurableListener(impl_.get());
 }
 
@@ -196,6 +294,14 @@ struct LogReplayer : LogVisitor {
 }  // namespace
 
 bool Driver::recover(std::string* error) {
+  // Snapshot files a killed server's writer left behind are incomplete by definition.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(impl_->snapshot_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind("snapshot-", 0) == 0 && name.size() > 4 &&
+        name.compare(name.size() - 4, 4, ".tmp") == 0)
+      std::filesystem::remove(entry.path(), ec);
+  }
   char err[512] = {0};
   SnapshotLoader snap;
   snap.kernel = &impl_->kernel;
@@ -246,6 +352,7 @@ void Driver::stop() {
   }
   impl_->cv.notify_all();
   if (impl_->thread.joinable()) impl_->thread.join();
+  impl_->stopSnapshots();
 }
 
 int64_t Driver::nowMs() const {

@@ -19,8 +19,9 @@ class Driver {
  public:
   using LogFn = std::function<void(corral_log_level, const std::string&)>;
 
+  // Snapshots are serialised by a forked child into a temporary file in snapshot_dir.
   Driver(KernelOptions options, const AuthRegistry* auth, StoragePlugin* storage, int64_t tick_ms,
-         LogFn log);
+         LogFn log, std::string snapshot_dir);
   ~Driver();
 
   // Recovery, before start(): the newest snapshot and the log after it, from storage.

@@ -228,7 +228,7 @@ struct Kernel::Impl {
     }
     if (opt.snapshot_every > 0 && applied_since_snapshot >= opt.snapshot_every) {
       applied_since_snapshot = 0;
-      out->saveSnapshot(sm.lastZxid(), sm.snapshot());
+      out->snapshotDue(sm.lastZxid());
     }
   }
 

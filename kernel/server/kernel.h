@@ -31,8 +31,10 @@ class KernelOutput {
   virtual void requestSync() = 0;
   // Drops staged records above zxid after a storage failure.
   virtual void truncateAfter(int64_t zxid) = 0;
-  // Saves a snapshot of the state after every txn up to zxid (so the log before it can go).
-  virtual void saveSnapshot(int64_t zxid, const std::string& snapshot) = 0;
+  // Time for a snapshot: state() now holds every txn up to zxid and nothing after it. The
+  // output takes it (state().snapshot()) before the next input, in whatever way keeps the
+  // kernel serving (the driver forks and serialises in the child).
+  virtual void snapshotDue(int64_t zxid) = 0;
   virtual void log(corral_log_level level, const std::string& message) = 0;
 };
 

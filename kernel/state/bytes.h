@@ -3,6 +3,7 @@
 // against what is left, so garbage input fails cleanly instead of crashing.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -26,7 +27,11 @@ class ByteWriter {
   template <typename T>
   void fixed(T v) {
     char buf[sizeof(T)];
-    for (size_t i = 0; i < sizeof(T); ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(buf, &v, sizeof(T));
+    } else {
+      for (size_t i = 0; i < sizeof(T); ++i) buf[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    }
     out_->append(buf, sizeof(T));
   }
   std::string* out_;

@@ -48,22 +48,30 @@ std::string StateMachine::snapshot() const {
   w.u32(kSnapshotMagic);
   w.u8(kSnapshotFormat);
   w.i64(t.last_zxid);
-  // Parents before children: a parent's path is a prefix of its children's, so it sorts first.
-  std::vector<const std::pair<const std::string, Node>*> sorted;
-  sorted.reserve(t.nodes.size());
-  for (const auto& entry : t.nodes) sorted.push_back(&entry);
-  std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) { return a->first < b->first; });
-  w.u32(static_cast<uint32_t>(sorted.size()));
-  for (const auto* entry : sorted) {
-    const Node& n = entry->second;
-    const Stat& s = n.stat;
-    w.bytes(entry->first);
-    w.bytes(n.data());
-    w.bytes(encodeAcl(t.aclOf(n)));
+  // Depth first from the root, so a parent is always written before its children; the
+  // children lists are sorted, so the order is the paths' sorted order, with no sort.
+  out.reserve(t.nodes.size() * 160);
+  std::vector<std::string> encoded_acls;  // by ACL id, encoded once
+  w.u32(static_cast<uint32_t>(t.nodes.size()));
+  std::vector<std::string> stack = {"/"};
+  while (!stack.empty()) {
+    std::string path = std::move(stack.back());
+    stack.pop_back();
+    const Node* n = t.find(path);
+    if (n == nullptr) continue;
+    const Stat& s = n->stat;
+    if (n->acl >= encoded_acls.size()) encoded_acls.resize(n->acl + 1);
+    if (encoded_acls[n->acl].empty()) encoded_acls[n->acl] = encodeAcl(t.aclOf(*n));
+    w.bytes(path);
+    w.bytes(n->data());
+    w.bytes(encoded_acls[n->acl]);
     for (int64_t v : {s.czxid, s.mzxid, s.ctime, s.mtime, s.ephemeral_owner, s.pzxid}) w.i64(v);
     for (int32_t v : {s.version, s.cversion, s.aversion}) w.i32(v);
-    w.i32(static_cast<int32_t>(n.kind()));
-    w.i64(n.ttlMs());
+    w.i32(static_cast<int32_t>(n->kind()));
+    w.i64(n->ttlMs());
+    const auto& children = n->children();
+    for (auto it = children.rbegin(); it != children.rend(); ++it)
+      stack.push_back(childPath(path, *it));
   }
   w.u32(static_cast<uint32_t>(t.sessions.size()));
   for (const auto& [id, rec] : t.sessions) {

@@ -32,6 +32,9 @@ TEST(AdminE2eTest, VerifiesAndDumpsAStoppedServersStore) {
                 ZkError::kOk);
     ASSERT_EQ(c.setData("/node3", "changed"), ZkError::kOk);
   }
+  // Snapshots are written in the background: wait for one before stopping.
+  ASSERT_TRUE(server.process().waitForOutput("snapshot at zxid", milliseconds(10000)).has_value())
+      << server.process().output();
   ASSERT_EQ(server.process().stop(), 0);
 
   auto admin = [&](std::vector<std::string> args) {

@@ -42,7 +42,7 @@ class NullOutput : public KernelOutput {
   bool append(int64_t, const std::string&, std::string*) override { return true; }
   void requestSync() override {}
   void truncateAfter(int64_t) override {}
-  void saveSnapshot(int64_t, const std::string&) override {}
+  void snapshotDue(int64_t) override {}
   void log(corral_log_level, const std::string&) override {}
 };
 

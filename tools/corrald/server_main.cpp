@@ -106,10 +106,12 @@ int runServer(const kernel::ServerConfig& config) {
   options.max_request_bytes = static_cast<uint64_t>(config.max_request_bytes);
   options.snapshot_every = config.snapshot_every;
   options.seed = std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32);
-  kernel::Driver driver(options, &auth, storage, config.tick_ms,
-                        [](corral_log_level level, const std::string& msg) {
-                          spdlog::log(toSpdlog(level), "{}", msg);
-                        });
+  kernel::Driver driver(
+      options, &auth, storage, config.tick_ms,
+      [](corral_log_level level, const std::string& msg) {
+        spdlog::log(toSpdlog(level), "{}", msg);
+      },
+      config.data_dir);
   if (!driver.recover(&error)) return fail("recovery failed: " + error);
 
   std::vector<ClientSink*> sinks;

@@ -19,9 +19,10 @@ class MemoryStorage final : public StoragePlugin {
   void setDurableListener(DurableListener* listener) noexcept override { listener_ = listener; }
 
   StorageCode append(uint64_t zxid, ByteView record, ErrorBuf err) noexcept override {
-    if (zxid <= lastZxid()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (zxid <= lastLocked()) {
       err.write("append of zxid " + std::to_string(zxid) + " not above last zxid " +
-                std::to_string(lastZxid()));
+                std::to_string(lastLocked()));
       return StorageCode::kInvalidArgument;
     }
     try {
@@ -34,7 +35,8 @@ class MemoryStorage final : public StoragePlugin {
   }
 
   void requestSync() noexcept override {
-    uint64_t last = lastZxid();
+    std::lock_guard<std::mutex> lock(mu_);
+    uint64_t last = lastLocked();
     if (listener_ != nullptr && last > reported_) {
       reported_ = last;
       listener_->onDurable(last, StorageCode::kOk, ByteView());
@@ -42,10 +44,12 @@ class MemoryStorage final : public StoragePlugin {
   }
 
   uint64_t lastZxid() const noexcept override {
-    return log_.empty() ? snapshot_zxid_ : log_.rbegin()->first;
+    std::lock_guard<std::mutex> lock(mu_);
+    return lastLocked();
   }
 
   StorageCode readLog(uint64_t after_zxid, LogVisitor& visitor, ErrorBuf) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     for (auto it = log_.upper_bound(after_zxid); it != log_.end(); ++it) {
       if (!visitor.onRecord(it->first, ByteView(it->second.data(), it->second.size()))) break;
     }
@@ -53,12 +57,14 @@ class MemoryStorage final : public StoragePlugin {
   }
 
   StorageCode truncateAfter(uint64_t zxid, ErrorBuf) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     log_.erase(log_.upper_bound(zxid), log_.end());
     if (reported_ > zxid) reported_ = zxid;
     return StorageCode::kOk;
   }
 
   StorageCode saveSnapshot(uint64_t last_zxid, ByteView data, ErrorBuf err) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     try {
       snapshot_.assign(data.str());
     } catch (const std::bad_alloc&) {
@@ -73,21 +79,28 @@ class MemoryStorage final : public StoragePlugin {
   }
 
   StorageCode loadSnapshot(SnapshotVisitor& visitor, ErrorBuf) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     if (!has_snapshot_) return StorageCode::kNotFound;
     visitor.onSnapshot(snapshot_zxid_, ByteView(snapshot_.data(), snapshot_.size()));
     return StorageCode::kOk;
   }
 
   StorageCode saveHardState(const HardState& state, ErrorBuf) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     hard_state_ = state;
     return StorageCode::kOk;
   }
   StorageCode loadHardState(HardState* state, ErrorBuf) noexcept override {
+    std::lock_guard<std::mutex> lock(mu_);
     *state = hard_state_;
     return StorageCode::kOk;
   }
 
  private:
+  uint64_t lastLocked() const { return log_.empty() ? snapshot_zxid_ : log_.rbegin()->first; }
+
+  // saveSnapshot() comes from the host's snapshot thread; everything else from the kernel's.
+  mutable std::mutex mu_;
   DurableListener* listener_ = nullptr;
   std::map<uint64_t, std::string> log_;
   uint64_t reported_ = 0;

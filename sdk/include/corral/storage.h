@@ -14,7 +14,9 @@
 // error; the kernel fails the affected writes back to clients with an error and never
 // acknowledges anything that was not reported durable.
 //
-// Thread-safety: every method is called from the kernel thread only. The DurableListener
+// Thread-safety: every method is called from the kernel thread only, except saveSnapshot(),
+// which the host calls from a background thread (one call at a time) while the kernel goes
+// on appending: a plugin must make it safe against its other methods. The DurableListener
 // is called from a thread of the plugin's choosing (often its own sync thread).
 #pragma once
 

@@ -30,8 +30,8 @@ class FakeOutput : public KernelOutput {
     return true;
   }
   void requestSync() override { ++syncs; }
-  void saveSnapshot(int64_t zxid, const std::string& snapshot) override {
-    snapshots.emplace_back(zxid, snapshot);
+  void snapshotDue(int64_t zxid) override {
+    if (kernel != nullptr) snapshots.emplace_back(zxid, kernel->state().snapshot());
   }
   void truncateAfter(int64_t zxid) override {
     while (!records.empty() && records.back().first > zxid) records.pop_back();
@@ -50,6 +50,7 @@ class FakeOutput : public KernelOutput {
   std::vector<std::pair<int64_t, std::string>> records;
   std::vector<std::string> logs;
   std::vector<std::pair<int64_t, std::string>> snapshots;
+  const Kernel* kernel = nullptr;  // whose state snapshotDue() takes
   int syncs = 0;
   bool refuse_appends = false;
 };
@@ -343,6 +344,7 @@ TEST_F(KernelTest, SnapshotsEveryNTxnsAndRecoversFromSnapshotPlusLog) {
   KernelOptions o = options();
   o.snapshot_every = 3;
   Kernel k(o, nullptr, &out);
+  out.kernel = &k;
   k.start(now_);
   k.onOpen(1, "127.0.0.1:1", now_);
   ConnectRequest c;
