@@ -132,6 +132,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
       return;
     }
     std::string path = snapshot_dir + "/snapshot-" + std::to_string(zxid) + ".tmp";
+    auto fork_started = std::chrono::steady_clock::now();
     pid_t pid = fork();
     if (pid == 0) {
       // The child: only this thread exists here; it must not touch locks other threads held.
@@ -154,6 +155,12 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
       log_fn(CORRAL_LOG_ERROR, std::string("snapshot: fork failed: ") + std::strerror(errno));
       return;
     }
+    log_fn(CORRAL_LOG_INFO,
+           "snapshot at zxid " + std::to_string(zxid) + ": writer forked in " +
+               std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::steady_clock::now() - fork_started)
+                                  .count()) +
+               " us");
     snapshot_child = pid;
     snapshot_zxid = zxid;
     snapshot_path = path;
