@@ -89,11 +89,12 @@ TEST(CorruptionE2eTest, DamagedStoresAreRefusedOrServeExactlyWhatWasWritten) {
       auto keep = size / 2 + rng() % (size / 2);
       fs::resize_file(damaged, keep);
       what = "truncated to " + std::to_string(keep) + " of " + std::to_string(size) + " bytes";
-    } else {  // flipped bytes, anywhere past LMDB's two meta pages (see README)
+    } else {  // flipped bytes anywhere, LMDB's meta pages included
       std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
       int flips = 1 + v % 4;
       for (int k = 0; k < flips; ++k) {
-        auto at = 8192 + rng() % (size - 8192);
+        // Every third variant aims at the meta pages, which LMDB does not checksum.
+        auto at = v % 3 == 0 ? rng() % 8192 : rng() % size;
         f.seekg(at);
         char byte = 0;
         f.read(&byte, 1);

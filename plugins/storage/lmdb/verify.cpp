@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "crc32.h"
@@ -73,10 +75,48 @@ std::string walk(MDB_txn* txn, const char* name, bool contiguous, const std::str
 
 }  // namespace
 
+// LMDB keeps two meta pages and opens the one with the higher txnid; they carry no checksum.
+// A damaged newest meta page could make LMDB open the previous commit — silently losing the
+// last one. Commits alternate between the pages, so sound pages hold txnids N and N-1 (or
+// both 0 in a new store) and both have LMDB's magic: anything else is refused.
+std::string checkMetaPages(const std::string& file) {
+  constexpr uint32_t kMagic = 0xBEEFC0DE;
+  constexpr size_t kMetaOffset = 16;                    // after the page header
+  constexpr size_t kPageSizeOffset = kMetaOffset + 24;  // mm_dbs[FREE_DBI].md_pad
+  constexpr size_t kTxnidOffset = kMetaOffset + 24 + 96 + 8;
+  FILE* f = std::fopen(file.c_str(), "rb");
+  if (f == nullptr) return file + ": cannot read: " + std::strerror(errno);
+  unsigned char page0[kTxnidOffset + 8];
+  size_t got = std::fread(page0, 1, sizeof(page0), f);
+  uint32_t magic = 0, page_size = 0;
+  std::memcpy(&magic, page0 + kMetaOffset, 4);
+  std::memcpy(&page_size, page0 + kPageSizeOffset, 4);
+  if (got != sizeof(page0) || magic != kMagic || page_size < 512 || page_size > 65536 ||
+      (page_size & (page_size - 1)) != 0) {
+    std::fclose(f);
+    return file + ": first meta page is damaged";
+  }
+  unsigned char page1[sizeof(page0)];
+  bool ok = std::fseek(f, page_size, SEEK_SET) == 0 &&
+            std::fread(page1, 1, sizeof(page1), f) == sizeof(page1);
+  std::fclose(f);
+  std::memcpy(&magic, page1 + kMetaOffset, 4);
+  if (!ok || magic != kMagic) return file + ": second meta page is damaged";
+  uint64_t t0 = 0, t1 = 0;
+  std::memcpy(&t0, page0 + kTxnidOffset, 8);
+  std::memcpy(&t1, page1 + kTxnidOffset, 8);
+  bool consistent = (t0 == 0 && t1 == 0) || t0 == t1 + 1 || t1 == t0 + 1;
+  if (!consistent)
+    return file + ": meta pages disagree (txn " + std::to_string(t0) + " and " +
+           std::to_string(t1) + "): the newest commit cannot be trusted";
+  return "";
+}
+
 std::string verifyInProcess(const std::string& path) {
   const std::string file = path + "/data.mdb";
   struct stat st;
   if (::stat(file.c_str(), &st) != 0) return "";  // a new store
+  if (std::string meta = checkMetaPages(file); !meta.empty()) return meta;
   MDB_env* env = nullptr;
   int rc = mdb_env_create(&env);
   if (rc == 0) rc = mdb_env_set_maxdbs(env, 4);
