@@ -1,0 +1,367 @@
+// The "zkwire" client transport: the ZooKeeper client protocol over TCP (length-prefixed
+// jute records), so unmodified ZooKeeper clients (zkCli.sh, kazoo, Curator, the C client)
+// use Corral. Each connection's frames are translated to and from native frames
+// (translate.h); the kernel does the rest.
+//
+// One Boost.Asio I/O thread owns every socket and every connection's translation state.
+// send()/close() from the kernel thread are posted to it.
+//
+// Defences: frames above max_request_bytes, unknown opcodes and garbage close the offending
+// connection with a log line; a connection that does not finish its handshake, or leaves a
+// frame half-sent, within frame_timeout_ms is closed (slowloris); at most
+// max_connections_per_ip connections per client address (ZooKeeper's maxClientCnxns).
+#include <corral/client_transport.h>
+
+#include <utility>  // before Boost.Asio 1.74, which uses std::exchange without it
+
+#include <array>
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <deque>
+#include <map>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+
+#include "common/plugin_config.h"
+#include "four_letter_words.h"
+#include "translate.h"
+
+namespace {
+
+using namespace corral;
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+struct Settings {
+  std::string host = "127.0.0.1";
+  uint16_t port = 2181;
+  int64_t max_connections_per_ip = 60;
+  int64_t frame_timeout_ms = 10000;
+};
+
+class ZkwireTransport;
+
+struct Connection : std::enable_shared_from_this<Connection> {
+  Connection(tcp::socket s, uint64_t i) : socket(std::move(s)), id(i) {}
+  tcp::socket socket;
+  uint64_t id;
+  std::string ip;
+  std::string remote;
+  zkwire::ZkSession session;
+  std::array<char, 4> header{};
+  std::string body;
+  std::deque<std::string> out;
+  bool writing = false;
+  bool close_after_writes = false;
+  bool closed = false;
+  bool first_frame = true;
+  Clock::time_point waiting_since = Clock::now();  // start of an unfinished frame/handshake
+  bool mid_frame = true;                           // the handshake counts as unfinished
+};
+
+class ZkwireTransport final : public ClientTransport {
+ public:
+  ZkwireTransport(Settings s, const corral_host_api* host)
+      : settings_(std::move(s)), host_(host), acceptor_(io_), timer_(io_) {
+    max_frame_ = host != nullptr && host->max_request_bytes > 0 ? host->max_request_bytes : 1048575;
+  }
+  ~ZkwireTransport() override { stop(); }
+
+  TransportCode start(ClientSink* sink, ErrorBuf err) noexcept override {
+    sink_ = sink;
+    try {
+      tcp::endpoint ep(asio::ip::make_address(settings_.host), settings_.port);
+      acceptor_.open(ep.protocol());
+      acceptor_.set_option(tcp::acceptor::reuse_address(true));
+      acceptor_.bind(ep);
+      acceptor_.listen();
+      auto bound = acceptor_.local_endpoint();
+      bound_ = bound.address().to_string() + ":" + std::to_string(bound.port());
+    } catch (const std::exception& e) {
+      err.write("cannot listen on " + settings_.host + ":" + std::to_string(settings_.port) + ": " +
+                e.what());
+      return TransportCode::kIoError;
+    }
+    accept();
+    tick();
+    running_ = true;
+    thread_ = std::thread([this] {
+      try {
+        io_.run();
+      } catch (const std::exception& e) {
+        log(CORRAL_LOG_ERROR, std::string("I/O thread stopped: ") + e.what());
+      }
+    });
+    return TransportCode::kOk;
+  }
+
+  void stop() noexcept override {
+    if (!running_.exchange(false)) return;
+    asio::post(io_, [this] {
+      boost::system::error_code ec;
+      acceptor_.close(ec);
+      timer_.cancel();
+      std::vector<std::shared_ptr<Connection>> all;
+      for (auto& [id, c] : conns_) all.push_back(c);
+      for (auto& c : all) finish(c, nullptr);
+    });
+    if (thread_.joinable()) thread_.join();
+  }
+
+  TransportCode send(uint64_t conn_id, ByteView frame) noexcept override {
+    try {
+      asio::post(io_, [this, conn_id, f = std::string(frame.str())] { deliver(conn_id, f); });
+    } catch (...) {
+      return TransportCode::kIoError;
+    }
+    return TransportCode::kOk;
+  }
+
+  void close(uint64_t conn_id) noexcept override {
+    try {
+      asio::post(io_, [this, conn_id] {
+        auto it = conns_.find(conn_id);
+        if (it == conns_.end()) return;
+        auto c = it->second;
+        c->close_after_writes = true;
+        if (!c->writing) finish(c, nullptr);
+      });
+    } catch (...) {
+    }
+  }
+
+  const char* boundAddress() const noexcept override { return bound_.c_str(); }
+
+ private:
+  void log(corral_log_level level, const std::string& msg) { hostLog(host_, level, "zkwire", msg); }
+
+  void accept() {
+    acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+      if (ec) {
+        if (ec != asio::error::operation_aborted) accept();
+        return;
+      }
+      boost::system::error_code ignored;
+      auto remote = socket.remote_endpoint(ignored);
+      std::string ip = remote.address().to_string();
+      if (per_ip_[ip] >= settings_.max_connections_per_ip) {
+        log(CORRAL_LOG_WARN, "refusing a connection from " + ip + ": already " +
+                                 std::to_string(per_ip_[ip]) +
+                                 " connections from it (max_connections_per_ip)");
+        socket.close(ignored);
+        accept();
+        return;
+      }
+      socket.set_option(tcp::no_delay(true), ignored);
+      auto c = std::make_shared<Connection>(std::move(socket), ++last_id_);
+      c->ip = ip;
+      c->remote = ip + ":" + std::to_string(remote.port());
+      ++per_ip_[ip];
+      conns_[c->id] = c;
+      readHeader(c);
+      accept();
+    });
+  }
+
+  void readHeader(const std::shared_ptr<Connection>& c) {
+    asio::async_read(c->socket, asio::buffer(c->header),
+                     [this, c](boost::system::error_code ec, size_t) {
+                       if (ec) return finish(c, nullptr);
+                       onHeader(c);
+                     });
+  }
+
+  void onHeader(const std::shared_ptr<Connection>& c) {
+    std::string_view word(c->header.data(), 4);
+    if (c->first_frame && zkwire::isFourLetterWord(word)) {
+      // A four-letter word instead of a session: answer it and close, like ZooKeeper.
+      zkwire::ServerFacts facts{bound_,
+                                conns_.size(),
+                                settings_.max_connections_per_ip,
+                                static_cast<int64_t>(max_frame_),
+                                packets_in_,
+                                packets_out_,
+                                last_zxid_};
+      queue(c, zkwire::answerFourLetterWord(word, facts));
+      c->close_after_writes = true;
+      return;
+    }
+    uint32_t len = (static_cast<uint8_t>(c->header[0]) << 24) |
+                   (static_cast<uint8_t>(c->header[1]) << 16) |
+                   (static_cast<uint8_t>(c->header[2]) << 8) | static_cast<uint8_t>(c->header[3]);
+    if (len > max_frame_) {
+      return finish(c, ("frame of " + std::to_string(len) + " bytes exceeds max_request_bytes " +
+                        std::to_string(max_frame_))
+                           .c_str());
+    }
+    if (!c->mid_frame) {
+      c->mid_frame = true;
+      c->waiting_since = Clock::now();
+    }
+    c->body.resize(len);
+    asio::async_read(c->socket, asio::buffer(c->body),
+                     [this, c](boost::system::error_code ec, size_t) {
+                       if (ec) return finish(c, nullptr);
+                       onBody(c);
+                     });
+  }
+
+  void onBody(const std::shared_ptr<Connection>& c) {
+    ++packets_in_;
+    std::string native, error;
+    bool first = c->first_frame;
+    if (!c->session.fromClient(c->body, &native, &error)) {
+      return finish(c, error.c_str());
+    }
+    if (first) {
+      c->first_frame = false;
+      sink_->onOpen(c->id, ByteView(c->remote.data(), c->remote.size()));
+      opened_.insert({c->id, true});
+    } else {
+      c->mid_frame = false;
+    }
+    sink_->onFrame(c->id, ByteView(native.data(), native.size()));
+    readHeader(c);
+  }
+
+  void deliver(uint64_t conn_id, const std::string& native) {
+    auto it = conns_.find(conn_id);
+    if (it == conns_.end()) return;
+    auto c = it->second;
+    std::string out, error;
+    bool close_after = false;
+    if (!c->session.toClient(native, &out, &close_after, &error)) {
+      log(CORRAL_LOG_ERROR, "client " + c->remote + ": cannot translate a reply: " + error);
+      return;
+    }
+    if (c->session.handshakeDone()) c->mid_frame = false;
+    if (c->session.lastZxid() > last_zxid_) last_zxid_ = c->session.lastZxid();
+    if (!out.empty()) {
+      ++packets_out_;
+      queue(c, std::move(out));
+    }
+    if (close_after) {
+      c->close_after_writes = true;
+      if (!c->writing) finish(c, nullptr);
+    }
+  }
+
+  void queue(const std::shared_ptr<Connection>& c, std::string bytes) {
+    c->out.push_back(std::move(bytes));
+    if (!c->writing) writeNext(c);
+  }
+
+  void writeNext(const std::shared_ptr<Connection>& c) {
+    if (c->out.empty()) {
+      c->writing = false;
+      if (c->close_after_writes) finish(c, nullptr);
+      return;
+    }
+    c->writing = true;
+    asio::async_write(c->socket, asio::buffer(c->out.front()),
+                      [this, c](boost::system::error_code ec, size_t) {
+                        if (ec) return finish(c, nullptr);
+                        c->out.pop_front();
+                        writeNext(c);
+                      });
+  }
+
+  // Closes a connection (once), with a log line when `why` says it was the client's fault.
+  void finish(const std::shared_ptr<Connection>& c, const char* why) {
+    if (c->closed) return;
+    c->closed = true;
+    if (why != nullptr)
+      log(CORRAL_LOG_WARN, "client " + c->remote + ": " + why + "; closing the connection");
+    boost::system::error_code ignored;
+    c->socket.shutdown(tcp::socket::shutdown_both, ignored);
+    c->socket.close(ignored);
+    conns_.erase(c->id);
+    if (--per_ip_[c->ip] <= 0) per_ip_.erase(c->ip);
+    if (opened_.erase(c->id) > 0) sink_->onClose(c->id);
+  }
+
+  // Once a second: connections stuck in a handshake or a half-sent frame are closed.
+  void tick() {
+    timer_.expires_after(std::chrono::seconds(1));
+    timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      auto limit = std::chrono::milliseconds(settings_.frame_timeout_ms);
+      auto now = Clock::now();
+      std::vector<std::shared_ptr<Connection>> stuck;
+      for (auto& [id, c] : conns_)
+        if (c->mid_frame && !c->writing && now - c->waiting_since > limit) stuck.push_back(c);
+      for (auto& c : stuck)
+        finish(c, c->first_frame ? "no handshake within frame_timeout_ms"
+                                 : "a frame left unfinished for frame_timeout_ms");
+      tick();
+    });
+  }
+
+  Settings settings_;
+  const corral_host_api* host_;
+  size_t max_frame_;
+  asio::io_context io_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer timer_;
+  std::thread thread_;
+  std::atomic<bool> running_{false};
+  std::string bound_;
+  ClientSink* sink_ = nullptr;
+
+  // I/O thread only.
+  std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_;
+  std::unordered_map<uint64_t, bool> opened_;  // connections the kernel knows
+  std::map<std::string, int64_t> per_ip_;
+  uint64_t last_id_ = 0;
+  uint64_t packets_in_ = 0;
+  uint64_t packets_out_ = 0;
+  int64_t last_zxid_ = 0;
+};
+
+ClientTransport* createZkwire(std::string_view config, const corral_host_api* host, ErrorBuf err) {
+  auto table = corral::plugins::parseConfig(config, err);
+  if (!table || !corral::plugins::onlyKnownKeys(
+                    *table, {"listen", "max_connections_per_ip", "frame_timeout_ms"},
+                    "zkwire transport", err))
+    return nullptr;
+  Settings s;
+  if (auto v = (*table)["listen"]; v) {
+    std::string listen = v.value_or(std::string());
+    size_t colon = listen.rfind(':');
+    int port = -1;
+    try {
+      if (v.is_string() && colon != std::string::npos && colon > 0)
+        port = std::stoi(listen.substr(colon + 1));
+    } catch (...) {
+    }
+    if (port < 0 || port > 65535) {
+      err.write("zkwire transport: 'listen' must be \"host:port\" (port 0 picks a free one)");
+      return nullptr;
+    }
+    s.host = listen.substr(0, colon);
+    s.port = static_cast<uint16_t>(port);
+  }
+  if (auto v = (*table)["max_connections_per_ip"]; v) {
+    if (!v.is_integer() || v.value_or(int64_t{0}) < 1) {
+      err.write("zkwire transport: 'max_connections_per_ip' must be a positive integer");
+      return nullptr;
+    }
+    s.max_connections_per_ip = v.value_or(int64_t{60});
+  }
+  if (auto v = (*table)["frame_timeout_ms"]; v) {
+    if (!v.is_integer() || v.value_or(int64_t{0}) < 100) {
+      err.write("zkwire transport: 'frame_timeout_ms' must be an integer of at least 100");
+      return nullptr;
+    }
+    s.frame_timeout_ms = v.value_or(int64_t{10000});
+  }
+  return new ZkwireTransport(std::move(s), host);
+}
+
+}  // namespace
+
+CORRAL_DEFINE_PLUGIN(CORRAL_PLUGIN_CLIENT_TRANSPORT, corral::ClientTransport, "zkwire", "0.1.0",
+                     createZkwire)
