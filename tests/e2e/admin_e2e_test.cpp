@@ -33,7 +33,7 @@ TEST(AdminE2eTest, VerifiesAndDumpsAStoppedServersStore) {
     ASSERT_EQ(c.setData("/node3", "changed"), ZkError::kOk);
   }
   // Snapshots are written in the background: wait for one before stopping.
-  ASSERT_TRUE(server.process().waitForOutput("snapshot at zxid", milliseconds(10000)).has_value())
+  ASSERT_TRUE(server.process().waitForOutput(" bytes in ", milliseconds(10000)).has_value())
       << server.process().output();
   ASSERT_EQ(server.process().stop(), 0);
 

@@ -42,7 +42,7 @@ std::string startAndRead(const TempDir& dir, const CorraldOptions& options,
   ClientOptions o;
   o.servers = {address};
   Client c(o);
-  EXPECT_EQ(c.connect(), ZkError::kOk);
+  EXPECT_EQ(c.connect(), ZkError::kOk) << server.process().output();
   std::vector<std::string> children;
   EXPECT_EQ(c.getChildren("/data", &children), ZkError::kOk);
   for (const std::string& child : children) {

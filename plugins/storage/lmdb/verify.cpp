@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <vector>
 
 #include "crc32.h"
 
@@ -71,6 +72,57 @@ std::string walk(MDB_txn* txn, const char* name, bool contiguous, const std::str
     problem = file + ": " + name + " table unreadable: " + mdb_strerror(rc);
   mdb_cursor_close(cur);
   return problem;
+}
+
+// The free list (LMDB's table 0): every page it offers must exist. A damaged free list would
+// hand the writer pages that do not belong to it.
+std::string walkFreeList(MDB_txn* txn, size_t last_pgno, const std::string& file) {
+  MDB_cursor* cur = nullptr;
+  int rc = mdb_cursor_open(txn, 0, &cur);
+  if (rc != 0) return file + ": free list unreadable: " + mdb_strerror(rc);
+  MDB_val k, v;
+  std::string problem;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    size_t n = v.mv_size / sizeof(size_t);
+    std::vector<size_t> ids(n);
+    if (n > 0) std::memcpy(ids.data(), v.mv_data, n * sizeof(size_t));
+    if (n == 0 || ids[0] + 1 != n) {
+      problem = file + ": free list entry is malformed";
+      break;
+    }
+    for (size_t i = 1; i < n && problem.empty(); ++i) {
+      if (ids[i] < 2 || ids[i] > last_pgno)
+        problem = file + ": free list names page " + std::to_string(ids[i]) + ", outside the store";
+    }
+    if (!problem.empty()) break;
+  }
+  if (problem.empty() && rc != MDB_NOTFOUND)
+    problem = file + ": free list unreadable: " + mdb_strerror(rc);
+  mdb_cursor_close(cur);
+  return problem;
+}
+
+// A write transaction, aborted: it takes pages the way the server's first commit will, so a
+// store that would fail (or hang) on write fails here, in the verifier, instead.
+std::string probeWrite(const std::string& path, const std::string& file) {
+  MDB_env* env = nullptr;
+  int rc = mdb_env_create(&env);
+  if (rc == 0) rc = mdb_env_set_maxdbs(env, 4);
+  if (rc == 0) rc = mdb_env_open(env, path.c_str(), MDB_NOTLS | MDB_NOLOCK | MDB_NOSYNC, 0644);
+  MDB_txn* txn = nullptr;
+  MDB_dbi meta = 0;
+  if (rc == 0) rc = mdb_txn_begin(env, nullptr, 0, &txn);
+  if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta);
+  if (rc == 0) {
+    std::string key = "verify-probe", value(64 * 1024, 'p');
+    MDB_val k{key.size(), key.data()}, v{value.size(), value.data()};
+    rc = mdb_put(txn, meta, &k, &v, 0);
+  }
+  if (txn != nullptr) mdb_txn_abort(txn);
+  if (env != nullptr) mdb_env_close(env);
+  if (rc != 0 && rc != MDB_MAP_FULL) return file + ": a trial write fails: " + mdb_strerror(rc);
+  return "";
 }
 
 }  // namespace
@@ -144,9 +196,11 @@ std::string verifyInProcess(const std::string& path) {
     problem = walk(txn, "log", true, file);
     if (problem.empty()) problem = walk(txn, "snap", false, file);
     if (problem.empty()) problem = walk(txn, "meta", false, file);
+    if (problem.empty()) problem = walkFreeList(txn, info.me_last_pgno, file);
     mdb_txn_abort(txn);
   }
   mdb_env_close(env);
+  if (problem.empty()) problem = probeWrite(path, file);
   return problem;
 }
 
@@ -175,8 +229,22 @@ bool verifyEnvironment(const std::string& path, std::string* error) {
   char buf[512];
   for (ssize_t n; (n = read(fds[0], buf, sizeof(buf))) > 0;) message.append(buf, n);
   close(fds[0]);
+  // A damaged store can also make LMDB loop: the verifier gets a generous deadline.
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  bool finished = false;
+  for (int waited_ms = 0; waited_ms < 120000; waited_ms += 10) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) {
+      finished = r == pid;
+      break;
+    }
+    usleep(10000);
+  }
+  if (!finished) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    *error = path + "/data.mdb: corrupt: verifying it did not finish in 120 s";
+    return false;
   }
   if (WIFSIGNALED(status)) {
     *error = path + "/data.mdb: corrupt: reading it crashed the verifier (" +
