@@ -9,7 +9,7 @@ PACKAGES=(
   libboost-dev libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libtomlplusplus-dev
   liblmdb-dev libspdlog-dev libssl-dev libreadline-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-kazoo libzookeeper-mt-dev clang
+  python3-kazoo libzookeeper-mt-dev clang zookeeper
 )
 
 missing=()

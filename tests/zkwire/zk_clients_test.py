@@ -1,4 +1,5 @@
-"""Unmodified kazoo (Debian's python3-kazoo) against a real corrald on the zkwire transport:
+"""Unmodified ZooKeeper clients from Debian (python3-kazoo, zkCli.sh) against a real corrald on
+the zkwire transport. kazoo:
 CRUD, every create mode, multi, watches, ephemerals, session expiry and resumption, and
 kazoo's lock and election recipes."""
 import os
@@ -227,6 +228,56 @@ class KazooTest(unittest.TestCase):
         ta.join(10)
         tb.join(10)
         self.assertEqual(sorted(leaders), ["a", "b"])
+
+
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"  # Debian's zookeeper package
+
+
+class ZkCliTest(unittest.TestCase):
+    """zkCli.sh, Apache ZooKeeper's own shell, scripted against corrald."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = Corrald()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def zkcli(self, *commands):
+        script = "\n".join(commands) + "\nquit\n"
+        r = subprocess.run([ZKCLI, "-server", self.server.hosts], input=script, text=True,
+                           capture_output=True, timeout=120)
+        return r.stdout + r.stderr
+
+    def test_scripted_session(self):
+        self.assertTrue(os.path.exists(ZKCLI), "the zookeeper package is not installed")
+        out = self.zkcli("create /cli hello", "create /cli/kid", "set /cli world",
+                         "get -s /cli", "ls /cli", "create -s /cli/seq- x",
+                         "create -e /cli/eph y", "getEphemerals", "stat /nope",
+                         "delete /cli", "setAcl /cli/kid world:anyone:r", "getAcl /cli/kid")
+        self.assertIn("Created /cli", out)
+        self.assertIn("world", out)
+        self.assertIn("dataVersion = 1", out)
+        self.assertIn("[kid]", out)
+        self.assertRegex(out, r"Created /cli/seq-\d{10}")
+        self.assertIn("[/cli/eph]", out)
+        self.assertIn("Node does not exist: /nope", out)
+        self.assertIn("Node not empty: /cli", out)
+        self.assertIn("'world,'anyone\n: r", out)
+        # The ephemeral went with zkCli's session; the rest stayed.
+        out = self.zkcli("ls /cli", "get /cli")
+        self.assertRegex(out, r"\[kid, seq-\d{10}\]")
+        self.assertIn("world", out)
+
+    def test_one_command_per_call(self):
+        self.assertTrue(os.path.exists(ZKCLI), "the zookeeper package is not installed")
+        r = subprocess.run([ZKCLI, "-server", self.server.hosts, "create", "/single", "v"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn("Created /single", r.stdout + r.stderr)
+        r = subprocess.run([ZKCLI, "-server", self.server.hosts, "get", "/single"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn("\nv\n", r.stdout)
 
 
 if __name__ == "__main__":
