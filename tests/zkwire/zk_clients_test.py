@@ -198,6 +198,19 @@ class KazooTest(unittest.TestCase):
         self.assertNotEqual(late.client_id[0], old_id)
         late.stop()
 
+    def test_digest_auth_and_acls(self):
+        from kazoo.exceptions import NoAuthError
+        from kazoo.security import make_digest_acl
+        owner = self.client(auth_data=[("digest", "alice:secret")])
+        owner.create("/secret", b"s", acl=[make_digest_acl("alice", "secret", all=True)])
+        stranger = self.client()
+        with self.assertRaises(NoAuthError):
+            stranger.get("/secret")
+        stranger.add_auth("digest", "alice:secret")
+        self.assertEqual(stranger.get("/secret")[0], b"s")
+        acl, _ = stranger.get_acls("/secret")
+        self.assertEqual(acl[0].id.scheme, "digest")
+
     def test_lock_recipe(self):
         a, b = self.client(), self.client()
         lock_a = a.Lock("/locks/resource", "a")
