@@ -14,6 +14,7 @@
 #include <iterator>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 namespace corral::kernel {
 namespace {
@@ -22,7 +23,7 @@ constexpr int kTransportShift = 48;
 constexpr uint64_t kConnMask = (uint64_t{1} << kTransportShift) - 1;
 
 struct Event {
-  enum class Type { kOpen, kFrame, kClose, kDurable } type;
+  enum class Type { kOpen, kFrame, kClose, kDurable, kQuery } type;
   uint64_t conn = 0;
   std::string bytes;
   int64_t zxid = 0;
@@ -228,6 +229,45 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
     post(std::move(e));
   }
 
+  // --- queries from plugins' threads (host api "query"), answered on the kernel thread ---
+  struct Query {
+    std::string answer;
+    bool done = false;
+  };
+  std::mutex query_mu;
+  std::condition_variable query_cv;
+  std::unordered_map<int64_t, Query> queries;
+  int64_t next_query = 0;
+
+  std::string ask(const std::string& question) {
+    int64_t id;
+    {
+      std::lock_guard<std::mutex> lock(query_mu);
+      id = ++next_query;
+      queries[id];
+    }
+    Event e{Event::Type::kQuery, 0, question};
+    e.zxid = id;
+    post(std::move(e));
+    std::unique_lock<std::mutex> lock(query_mu);
+    query_cv.wait_for(lock, std::chrono::seconds(2), [&] { return queries[id].done; });
+    std::string answer = std::move(queries[id].answer);
+    queries.erase(id);
+    return answer;
+  }
+
+  void answerQuery(int64_t id, const std::string& question) {
+    std::string answer = kernel.describe(question);
+    {
+      std::lock_guard<std::mutex> lock(query_mu);
+      auto it = queries.find(id);
+      if (it == queries.end()) return;  // the asker gave up
+      it->second.answer = std::move(answer);
+      it->second.done = true;
+    }
+    query_cv.notify_all();
+  }
+
   void run() {
     int64_t next_tick = now() + tick_ms;
     std::vector<Event> batch;
@@ -255,6 +295,9 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
             break;
           case Event::Type::kDurable:
             kernel.onDurable(e.zxid, e.ok, e.bytes, t);
+            break;
+          case Event::Type::kQuery:
+            answerQuery(e.zxid, e.bytes);
             break;
         }
       }
@@ -364,6 +407,14 @@ void Driver::stop() {
 
 int64_t Driver::nowMs() const {
   return impl_->now();
+}
+
+size_t Driver::query(void* driver, const char* question, char* buf, size_t cap) {
+  auto* self = static_cast<Driver*>(driver);
+  if (self == nullptr || question == nullptr || !self->impl_->running) return 0;
+  std::string answer = self->impl_->ask(question);
+  if (buf != nullptr && cap > 0) std::memcpy(buf, answer.data(), std::min(cap, answer.size()));
+  return answer.size();
 }
 
 }  // namespace corral::kernel

@@ -36,6 +36,10 @@ class Driver {
   // The current time as the kernel sees it: wall-clock milliseconds, advancing monotonically.
   int64_t nowMs() const;
 
+  // corral_host_api.query, with host_ctx = the Driver: asks the kernel thread and waits (at
+  // most 2 s) for its answer.
+  static size_t query(void* driver, const char* question, char* buf, size_t cap);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;

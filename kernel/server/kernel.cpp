@@ -550,6 +550,17 @@ void Kernel::onTick(int64_t now_ms) {
 const StateMachine& Kernel::state() const {
   return impl_->sm;
 }
+
+std::string Kernel::describe(const std::string& question) const {
+  std::string out = impl_->sm.describe(question);
+  if (question == "stats") {
+    size_t waiting = 0;
+    for (const auto& [id, s] : impl_->sessions) waiting += s.waiting.size();
+    out += "connections " + std::to_string(impl_->conns.size()) + "\n";
+    out += "outstanding_requests " + std::to_string(impl_->in_flight.size() + waiting) + "\n";
+  }
+  return out;
+}
 size_t Kernel::connectionCount() const {
   return impl_->conns.size();
 }

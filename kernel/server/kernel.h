@@ -71,6 +71,9 @@ class Kernel {
   void onTick(int64_t now_ms);
 
   const StateMachine& state() const;
+  // The state's describe() plus the kernel's own counts ("stats" gains connections and
+  // outstanding requests).
+  std::string describe(const std::string& question) const;
   size_t connectionCount() const;
   size_t sessionCount() const;
 

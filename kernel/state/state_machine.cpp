@@ -3,6 +3,7 @@
 #include "state/state_machine.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "state/bytes.h"
 #include "state/path_utils.h"
@@ -34,6 +35,43 @@ size_t StateMachine::nodeCount() const {
 }
 size_t StateMachine::watchCount() const {
   return impl_->watches.count();
+}
+
+std::string StateMachine::describe(const std::string& question) const {
+  const DataTree& t = impl_->tree;
+  auto hex = [](int64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "0x%llx", static_cast<unsigned long long>(v));
+    return std::string(buf);
+  };
+  std::string out;
+  if (question == "stats") {
+    size_t ephemerals = 0, data_bytes = 0;
+    for (const auto& [id, rec] : t.sessions) ephemerals += rec.ephemerals.size();
+    for (const auto& [path, n] : t.nodes) data_bytes += path.size() + n.data().size();
+    auto watchers = impl_->watches.bySession();
+    size_t watched_paths = 0;
+    for (const auto& [s, paths] : watchers) watched_paths += paths.size();
+    out += "znode_count " + std::to_string(t.nodes.size()) + "\n";
+    out += "watch_count " + std::to_string(impl_->watches.count()) + "\n";
+    out += "watching_sessions " + std::to_string(watchers.size()) + "\n";
+    out += "watched_paths " + std::to_string(watched_paths) + "\n";
+    out += "ephemerals_count " + std::to_string(ephemerals) + "\n";
+    out += "session_count " + std::to_string(t.sessions.size()) + "\n";
+    out += "approximate_data_size " + std::to_string(data_bytes) + "\n";
+    out += "last_zxid " + std::to_string(t.last_zxid) + "\n";
+  } else if (question == "watches") {
+    for (const auto& [session, paths] : impl_->watches.bySession()) {
+      out += hex(session) + "\n";
+      for (const std::string& p : paths) out += "\t" + p + "\n";
+    }
+  } else if (question == "sessions") {
+    for (const auto& [id, rec] : t.sessions) {
+      out += hex(id) + " " + std::to_string(rec.info.timeout_ms) + "\n";
+      for (const std::string& p : rec.ephemerals) out += "\t" + p + "\n";
+    }
+  }
+  return out;
 }
 
 namespace {

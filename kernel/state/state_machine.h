@@ -100,6 +100,11 @@ class StateMachine {
   size_t nodeCount() const;
   size_t watchCount() const;
 
+  // Text about the state for operators (ZooKeeper's four-letter words): "stats" (key value
+  // lines), "watches" (per session: the watched paths), "sessions" (id, timeout and
+  // ephemerals). "" for an unknown question.
+  std::string describe(const std::string& question) const;
+
   // Snapshot of the whole committed state (tree, sessions, lastZxid), and its inverse.
   std::string snapshot() const;
   bool restore(std::string_view snapshot, std::string* error);

@@ -141,4 +141,12 @@ size_t WatchManager::count() const {
   return n;
 }
 
+std::map<int64_t, std::set<std::string>> WatchManager::bySession() const {
+  std::map<int64_t, std::set<std::string>> out;
+  for (const Table* t : {&data_, &exist_, &child_, &persistent_, &recursive_})
+    for (const auto& [path, sessions] : *t)
+      for (int64_t s : sessions) out[s].insert(path);
+  return out;
+}
+
 }  // namespace corral::kernel

@@ -34,6 +34,8 @@ class WatchManager {
   void childrenChanged(const std::string& path, int64_t zxid, SessionEvents* out);
 
   size_t count() const;
+  // Every session's watched paths (sorted), for operators.
+  std::map<int64_t, std::set<std::string>> bySession() const;
 
  private:
   using Table = std::unordered_map<std::string, std::set<int64_t>>;

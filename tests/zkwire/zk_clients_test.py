@@ -211,6 +211,72 @@ class KazooTest(unittest.TestCase):
         acl, _ = stranger.get_acls("/secret")
         self.assertEqual(acl[0].id.scheme, "digest")
 
+    def test_watches_survive_a_reconnect(self):
+        # A proxy between kazoo and corrald lets the test cut the TCP connection: kazoo
+        # reconnects within the session timeout and resumes the same session; its DataWatch
+        # sees the change made meanwhile and the ones after.
+        import socket
+        host, port = self.server.hosts.split(":")
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        links = []
+
+        def pump(a, b):
+            try:
+                while True:
+                    data = a.recv(65536)
+                    if not data:
+                        break
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        def accept():
+            while True:
+                try:
+                    client, _ = listener.accept()
+                except OSError:
+                    return
+                upstream = socket.create_connection((host, int(port)))
+                links.append((client, upstream))
+                threading.Thread(target=pump, args=(client, upstream), daemon=True).start()
+                threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        self.addCleanup(listener.close)
+        proxy = "127.0.0.1:%d" % listener.getsockname()[1]
+
+        writer = self.client()
+        writer.create("/rearm", b"0")
+        watcher = KazooClient(hosts=proxy, timeout=10)
+        watcher.start(timeout=10)
+        self.addCleanup(watcher.stop)
+        session = watcher.client_id[0]
+        seen = []
+        fired = threading.Event()
+
+        # kazoo drops one-shot watches on a disconnect (it never sends SetWatches); its
+        # DataWatch recipe registers again once the session is back.
+        @watcher.DataWatch("/rearm")
+        def on_change(data, stat):
+            seen.append(data)
+            if data == b"1":
+                fired.set()
+
+        for client, upstream in list(links):  # cut the line
+            client.shutdown(socket.SHUT_RDWR)
+        writer.set("/rearm", b"1")  # while kazoo is away
+        self.assertTrue(fired.wait(15), "no change seen after the reconnect: %s" % seen)
+        self.assertEqual(watcher.client_id[0], session)  # the same session
+        writer.set("/rearm", b"2")
+        self.assertTrue(wait_for(lambda: b"2" in seen), seen)
+
     def test_lock_recipe(self):
         a, b = self.client(), self.client()
         lock_a = a.Lock("/locks/resource", "a")

@@ -235,6 +235,38 @@ TEST_F(ZkwireTest, TheCClientDoesCrudContainersTtlWatchesAndMulti) {
 }
 
 TEST_F(ZkwireTest, FourLetterWords) {
+  // A session with an ephemeral and a watch, so the kernel's numbers show.
+  zhandle_t* zh = connect();
+  char path[64];
+  ASSERT_EQ(zoo_create(zh, "/lw", "", 0, &ZOO_OPEN_ACL_UNSAFE, ZOO_EPHEMERAL, path, sizeof(path)),
+            ZOK);
+  struct ::Stat st;
+  ASSERT_EQ(zoo_exists(zh, "/lw", 1, &st), ZOK);
+  {
+    Tcp t(port_);
+    t.send("srvr");
+    std::string out = t.readAll();
+    EXPECT_NE(out.find("Node count: 5"), std::string::npos) << out;  // 4 built in + /lw
+  }
+  {
+    Tcp t(port_);
+    t.send("wchs");
+    std::string out = t.readAll();
+    EXPECT_NE(out.find("1 connections watching 1 paths\nTotal watches:1"), std::string::npos)
+        << out;
+  }
+  {
+    Tcp t(port_);
+    t.send("dump");
+    std::string out = t.readAll();
+    EXPECT_NE(out.find("Sessions with Ephemerals (1):"), std::string::npos) << out;
+    EXPECT_NE(out.find("\t/lw"), std::string::npos) << out;
+  }
+  {
+    Tcp t(port_);
+    t.send("cons");
+    EXPECT_NE(t.readAll().find("sid=0x"), std::string::npos);
+  }
   {
     Tcp t(port_);
     t.send("ruok");
@@ -250,7 +282,10 @@ TEST_F(ZkwireTest, FourLetterWords) {
   {
     Tcp t(port_);
     t.send("mntr");
-    EXPECT_NE(t.readAll().find("zk_server_state\tstandalone"), std::string::npos);
+    std::string out = t.readAll();
+    EXPECT_NE(out.find("zk_server_state\tstandalone"), std::string::npos) << out;
+    EXPECT_NE(out.find("zk_znode_count\t5"), std::string::npos) << out;
+    EXPECT_NE(out.find("zk_ephemerals_count\t1"), std::string::npos) << out;
   }
   {
     Tcp t(port_);

@@ -113,6 +113,9 @@ int runServer(const kernel::ServerConfig& config) {
       },
       config.data_dir);
   if (!driver.recover(&error)) return fail("recovery failed: " + error);
+  // Plugins may now ask the kernel about the server's state (four-letter words).
+  host.host_ctx = &driver;
+  host.query = &kernel::Driver::query;
 
   std::vector<ClientSink*> sinks;
   for (auto& [name, transport] : transports) sinks.push_back(driver.addTransport(transport));

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <cstddef>
 #include <deque>
 #include <map>
 #include <memory>
@@ -58,6 +59,8 @@ struct Connection : std::enable_shared_from_this<Connection> {
   bool close_after_writes = false;
   bool closed = false;
   bool first_frame = true;
+  uint64_t received = 0;
+  uint64_t sent = 0;
   Clock::time_point waiting_since = Clock::now();  // start of an unfinished frame/handshake
   bool mid_frame = true;                           // the handshake counts as unfinished
 };
@@ -136,6 +139,21 @@ class ZkwireTransport final : public ClientTransport {
   const char* boundAddress() const noexcept override { return bound_.c_str(); }
 
  private:
+  // The kernel's answer to a question (host API, ABI 1.1); "" from an older host.
+  std::string askKernel(const char* question) {
+    if (host_ == nullptr || host_->struct_size < offsetof(corral_host_api, query) + sizeof(void*) ||
+        host_->query == nullptr)
+      return "";
+    std::string buf(4096, '\0');
+    size_t n = host_->query(host_->host_ctx, question, buf.data(), buf.size());
+    if (n > buf.size()) {
+      buf.resize(n);
+      n = host_->query(host_->host_ctx, question, buf.data(), buf.size());
+    }
+    buf.resize(std::min(n, buf.size()));
+    return buf;
+  }
+
   void log(corral_log_level level, const std::string& msg) { hostLog(host_, level, "zkwire", msg); }
 
   void accept() {
@@ -178,13 +196,19 @@ class ZkwireTransport final : public ClientTransport {
     std::string_view word(c->header.data(), 4);
     if (c->first_frame && zkwire::isFourLetterWord(word)) {
       // A four-letter word instead of a session: answer it and close, like ZooKeeper.
-      zkwire::ServerFacts facts{bound_,
-                                conns_.size(),
-                                settings_.max_connections_per_ip,
-                                static_cast<int64_t>(max_frame_),
-                                packets_in_,
-                                packets_out_,
-                                last_zxid_};
+      zkwire::ServerFacts facts;
+      facts.listen = bound_;
+      facts.data_dir = host_ != nullptr && host_->data_dir != nullptr ? host_->data_dir : "";
+      facts.max_connections_per_ip = settings_.max_connections_per_ip;
+      facts.max_request_bytes = static_cast<int64_t>(max_frame_);
+      facts.packets_received = packets_in_;
+      facts.packets_sent = packets_out_;
+      for (const auto& [id, conn] : conns_) {
+        if (conn == c) continue;
+        facts.connections.push_back(
+            {conn->remote, conn->session.sessionId(), conn->received, conn->sent});
+      }
+      facts.ask = [this](const char* question) { return askKernel(question); };
       queue(c, zkwire::answerFourLetterWord(word, facts));
       c->close_after_writes = true;
       return;
@@ -211,6 +235,7 @@ class ZkwireTransport final : public ClientTransport {
 
   void onBody(const std::shared_ptr<Connection>& c) {
     ++packets_in_;
+    ++c->received;
     std::string native, error;
     bool first = c->first_frame;
     if (!c->session.fromClient(c->body, &native, &error)) {
@@ -241,6 +266,7 @@ class ZkwireTransport final : public ClientTransport {
     if (c->session.lastZxid() > last_zxid_) last_zxid_ = c->session.lastZxid();
     if (!out.empty()) {
       ++packets_out_;
+      ++c->sent;
       queue(c, std::move(out));
     }
     if (close_after) {

@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define CORRAL_PLUGIN_ABI_MAJOR 1
-#define CORRAL_PLUGIN_ABI_MINOR 0
+#define CORRAL_PLUGIN_ABI_MINOR 1
 #define CORRAL_PLUGIN_ENTRY_SYMBOL "corral_plugin_v1"
 
 #define CORRAL_STR2_(x) #x
@@ -83,6 +83,15 @@ typedef struct corral_host_api {
   uint64_t max_request_bytes;
   /* Absolute path of the server's data_dir (NUL-terminated). */
   const char* data_dir;
+  /*
+   * Added in ABI 1.1 (check struct_size before use). Asks the kernel about the server's
+   * state, as text: "stats" (key value lines: znode_count, watch_count, ...), "watches",
+   * "sessions". Writes at most cap bytes into buf and returns the answer's full length (ask
+   * again with a larger buffer if it did not fit); 0 for an unknown question or when the
+   * server did not answer in time. Blocks briefly: call it from a plugin's own thread, never
+   * from inside a sink or listener callback.
+   */
+  size_t (*query)(void* host_ctx, const char* question, char* buf, size_t cap);
 } corral_host_api;
 
 /*
