@@ -326,6 +326,13 @@ TEST_F(ZkwireTest, BadFramesCloseOnlyTheirConnection) {
     EXPECT_TRUE(t.closedByServer());
   }
   {
+    Tcp t(port_);  // slowloris inside the length itself
+    t.send(connectRequest());
+    ASSERT_FALSE(t.readFrame().empty());
+    t.send(std::string("\0\0", 2));
+    EXPECT_TRUE(t.closedByServer());
+  }
+  {
     Tcp t(port_);  // slowloris: half a frame, then silence
     t.send(be32(100) + "only a little");
     EXPECT_TRUE(t.closedByServer());  // frame_timeout_ms = 500

@@ -53,6 +53,7 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::string remote;
   zkwire::ZkSession session;
   std::array<char, 4> header{};
+  size_t header_got = 0;
   std::string body;
   std::deque<std::string> out;
   bool writing = false;
@@ -184,12 +185,25 @@ class ZkwireTransport final : public ClientTransport {
     });
   }
 
+  // Reads the 4-byte length piecemeal, so that a client stalling inside it is noticed too.
   void readHeader(const std::shared_ptr<Connection>& c) {
-    asio::async_read(c->socket, asio::buffer(c->header),
-                     [this, c](boost::system::error_code ec, size_t) {
-                       if (ec) return finish(c, nullptr);
-                       onHeader(c);
-                     });
+    c->header_got = 0;
+    readHeaderPart(c);
+  }
+
+  void readHeaderPart(const std::shared_ptr<Connection>& c) {
+    c->socket.async_read_some(
+        asio::buffer(c->header.data() + c->header_got, c->header.size() - c->header_got),
+        [this, c](boost::system::error_code ec, size_t n) {
+          if (ec) return finish(c, nullptr);
+          if (c->header_got == 0 && !c->mid_frame) {
+            c->mid_frame = true;  // a frame has begun: it must now complete in time
+            c->waiting_since = Clock::now();
+          }
+          c->header_got += n;
+          if (c->header_got < c->header.size()) return readHeaderPart(c);
+          onHeader(c);
+        });
   }
 
   void onHeader(const std::shared_ptr<Connection>& c) {
