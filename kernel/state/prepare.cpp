@@ -74,6 +74,14 @@ void StateMachine::Impl::pendingDelete(const std::string& path, int64_t zxid) {
   pending[path] = gone;
 }
 
+ZkError StateMachine::Impl::fixupAcl(const SessionView& who, const std::vector<Acl>& acl,
+                                     std::vector<Acl>* out) const {
+  if (auth != nullptr) return auth->fixupAcl(acl, who.ids, out);
+  if (acl.empty()) return ZkError::kInvalidAcl;  // no registry (tests): taken as given
+  *out = acl;
+  return ZkError::kOk;
+}
+
 bool StateMachine::Impl::sessionLive(int64_t session_id) const {
   if (pending_session_closes.count(session_id) != 0) return false;
   return tree.sessions.count(session_id) != 0 || pending_session_creates.count(session_id) != 0;
@@ -95,13 +103,7 @@ ZkError StateMachine::Impl::prepareCreate(const SessionView& who, const Op& op, 
   if (op.data.size() > limits.max_data_bytes) return ZkError::kBadArguments;
 
   std::vector<Acl> acl;
-  if (auth != nullptr) {
-    ZkError e = auth->fixupAcl(op.acl, who.ids, &acl);
-    if (e != ZkError::kOk) return e;
-  } else {
-    if (op.acl.empty()) return ZkError::kInvalidAcl;
-    acl = op.acl;
-  }
+  if (ZkError e = fixupAcl(who, op.acl, &acl); e != ZkError::kOk) return e;
 
   std::string parent(parentPath(sequential ? op.path + "1" : op.path));
   std::optional<PendingNode> parent_node = view(parent, local);
@@ -210,13 +212,7 @@ ZkError StateMachine::Impl::prepareSetAcl(const SessionView& who, const Op& op, 
   if (!node) return ZkError::kNoNode;
   if (!allowed(who, node->acl, kPermAdmin)) return ZkError::kNoAuth;
   std::vector<Acl> acl;
-  if (auth != nullptr) {
-    ZkError e = auth->fixupAcl(op.acl, who.ids, &acl);
-    if (e != ZkError::kOk) return e;
-  } else {
-    if (op.acl.empty()) return ZkError::kInvalidAcl;
-    acl = op.acl;
-  }
+  if (ZkError e = fixupAcl(who, op.acl, &acl); e != ZkError::kOk) return e;
   if (!versionMatches(op.version, node->stat.aversion)) return ZkError::kBadVersion;
   PendingNode& n = (*local)[op.path];
   n = *node;

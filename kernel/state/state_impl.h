@@ -57,6 +57,9 @@ struct StateMachine::Impl {
   ZkError prepareSetAcl(const SessionView& who, const Op& op, int64_t zxid, PendingMap* local,
                         Txn* out);
   ZkError prepareCheck(const SessionView& who, const Op& op, PendingMap* local, Txn* out);
+  // Validates an ACL for create/setAcl and expands "auth" (AuthRegistry::fixupAcl).
+  ZkError fixupAcl(const SessionView& who, const std::vector<Acl>& acl,
+                   std::vector<Acl>* out) const;
   bool allowed(const SessionView& who, const std::vector<Acl>& acl, int32_t perm) const {
     return auth == nullptr || auth->allowed(acl, who.ids, who.super_user, perm);
   }
