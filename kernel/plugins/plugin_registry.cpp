@@ -1,5 +1,6 @@
 #include "plugins/plugin_registry.h"
 
+#include <dlfcn.h>
 #include <boost/dll/shared_library.hpp>
 
 #include <cstring>
@@ -55,7 +56,10 @@ struct PluginRegistry::Impl {
       boost::dll::fs::error_code ec;
       lib->load(path, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local, ec);
       if (ec) {
-        *error = who + ": cannot load " + path + ": " + ec.message();
+        // Boost's error_code says only "Bad file descriptor"; the loader's own reason
+        // (missing dependency, not an ELF file, unresolved symbol) is still in dlerror().
+        const char* why = ::dlerror();
+        *error = who + ": cannot load " + path + ": " + (why ? why : ec.message());
         return nullptr;
       }
       if (!lib->has(CORRAL_PLUGIN_ENTRY_SYMBOL)) {

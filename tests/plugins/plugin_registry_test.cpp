@@ -39,11 +39,15 @@ TEST_F(RegistryTest, MissingPluginNamesThePath) {
 
 TEST_F(RegistryTest, NotASharedLibrary) {
   TempDir dir("corral-registry");
-  dir.writeFile("libcorral_auth_junk.so", "this is not an ELF file");
+  // Longer than an ELF header, so the dynamic loader reads it and names the problem.
+  dir.writeFile("libcorral_auth_junk.so", std::string(256, 'x'));
   PluginRegistry r(dir.path(), testHost());
   EXPECT_EQ(r.createAuth("junk", "", &error_), nullptr);
   EXPECT_NE(error_.find("cannot load " + dir.path() + "/libcorral_auth_junk.so"), std::string::npos)
       << error_;
+  // The dynamic loader's own reason (dlerror), not Boost's generic error code.
+  EXPECT_NE(error_.find("invalid ELF header"), std::string::npos) << error_;
+  EXPECT_EQ(error_.find('\n'), std::string::npos);
 }
 
 TEST_F(RegistryTest, MissingEntrySymbol) {
