@@ -34,23 +34,6 @@ struct Listener : DurableListener {
   }
 };
 
-struct Collect : LogVisitor {
-  std::map<uint64_t, std::string> records;
-  bool onRecord(uint64_t zxid, ByteView r) noexcept override {
-    records[zxid] = std::string(r.str());
-    return true;
-  }
-};
-
-struct Snap : SnapshotVisitor {
-  uint64_t zxid = 0;
-  std::string data;
-  void onSnapshot(uint64_t z, ByteView d) noexcept override {
-    zxid = z;
-    data = std::string(d.str());
-  }
-};
-
 class LmdbStorageTest : public ::testing::Test {
  protected:
   // A fresh registry and plugin instance over the same folder (a "restart").
@@ -71,7 +54,7 @@ class LmdbStorageTest : public ::testing::Test {
     return s_->append(zxid, ByteView(r.data(), r.size()), ErrorBuf{err_, sizeof(err_)});
   }
   std::map<uint64_t, std::string> readAll() {
-    Collect c;
+    CollectLog c;
     EXPECT_EQ(s_->readLog(0, c, ErrorBuf{err_, sizeof(err_)}), StorageCode::kOk) << err_;
     return c.records;
   }
@@ -107,7 +90,7 @@ TEST_F(LmdbStorageTest, RecordsAreDurableOnlyAfterTheSyncAndSurviveReopen) {
   auto all = readAll();
   ASSERT_EQ(all.size(), 100u);
   EXPECT_EQ(all[42], "record-42");
-  Collect tail;
+  CollectLog tail;
   s_->readLog(98, tail, ErrorBuf{err_, sizeof(err_)});
   EXPECT_EQ(tail.records.size(), 2u);
 }
@@ -121,7 +104,7 @@ TEST_F(LmdbStorageTest, TruncateSnapshotsRetentionAndEpochs) {
   EXPECT_EQ(s_->lastZxid(), 8u);
   EXPECT_EQ(readAll().size(), 8u);
 
-  Snap none;
+  KeepSnapshot none;
   EXPECT_EQ(s_->loadSnapshot(none, ErrorBuf{err_, sizeof(err_)}), StorageCode::kNotFound);
   for (uint64_t z : {3, 5, 7}) {
     std::string data = "tree@" + std::to_string(z);
@@ -129,7 +112,7 @@ TEST_F(LmdbStorageTest, TruncateSnapshotsRetentionAndEpochs) {
               StorageCode::kOk)
         << err_;
   }
-  Snap snap;
+  KeepSnapshot snap;
   ASSERT_EQ(s_->loadSnapshot(snap, ErrorBuf{err_, sizeof(err_)}), StorageCode::kOk);
   EXPECT_EQ(snap.zxid, 7u);
   EXPECT_EQ(snap.data, "tree@7");

@@ -16,24 +16,6 @@ struct Listener : DurableListener {
   }
 };
 
-struct Collect : LogVisitor {
-  std::map<uint64_t, std::string> records;
-  size_t stop_after = SIZE_MAX;
-  bool onRecord(uint64_t zxid, ByteView r) noexcept override {
-    records[zxid] = std::string(r.str());
-    return records.size() < stop_after;
-  }
-};
-
-struct Snap : SnapshotVisitor {
-  uint64_t zxid = 0;
-  std::string data;
-  void onSnapshot(uint64_t z, ByteView d) noexcept override {
-    zxid = z;
-    data = std::string(d.str());
-  }
-};
-
 class MemoryStorageTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -65,10 +47,10 @@ TEST_F(MemoryStorageTest, AppendSyncReadAndTruncate) {
   ASSERT_EQ(append(5, "five"), StorageCode::kOk);
   EXPECT_EQ(s_->lastZxid(), 5u);
 
-  Collect all;
+  CollectLog all;
   ASSERT_EQ(s_->readLog(0, all, ErrorBuf{err_, sizeof(err_)}), StorageCode::kOk);
   EXPECT_EQ(all.records, (std::map<uint64_t, std::string>{{1, "one"}, {2, "two"}, {5, "five"}}));
-  Collect after;
+  CollectLog after;
   after.stop_after = 1;
   s_->readLog(1, after, ErrorBuf{err_, sizeof(err_)});
   EXPECT_EQ(after.records, (std::map<uint64_t, std::string>{{2, "two"}}));
@@ -81,16 +63,16 @@ TEST_F(MemoryStorageTest, AppendSyncReadAndTruncate) {
 }
 
 TEST_F(MemoryStorageTest, SnapshotsAndHardState) {
-  Snap none;
+  KeepSnapshot none;
   EXPECT_EQ(s_->loadSnapshot(none, ErrorBuf{err_, sizeof(err_)}), StorageCode::kNotFound);
   for (uint64_t z = 1; z <= 4; ++z) ASSERT_EQ(append(z, "r" + std::to_string(z)), StorageCode::kOk);
   ASSERT_EQ(s_->saveSnapshot(3, ByteView("tree", 4), ErrorBuf{err_, sizeof(err_)}),
             StorageCode::kOk);
-  Snap snap;
+  KeepSnapshot snap;
   ASSERT_EQ(s_->loadSnapshot(snap, ErrorBuf{err_, sizeof(err_)}), StorageCode::kOk);
   EXPECT_EQ(snap.zxid, 3u);
   EXPECT_EQ(snap.data, "tree");
-  Collect rest;
+  CollectLog rest;
   s_->readLog(3, rest, ErrorBuf{err_, sizeof(err_)});
   EXPECT_EQ(rest.records, (std::map<uint64_t, std::string>{{4, "r4"}}));
 
