@@ -1,6 +1,9 @@
-// Kernel: a standalone Corral server's brain. Connections, the session handshake, sessions
-// and their expiry, the request pipeline (read now / write: prepare -> txn -> durable ->
-// apply -> reply), per-session ordering and watch delivery.
+// Kernel: a Corral server's brain. Connections, the session handshake, sessions and their
+// expiry, the request pipeline (read now / write: prepare -> txn -> durable -> apply ->
+// reply), per-session ordering and watch delivery. Standalone, a write is committed once it
+// is durable here; in an ensemble (KernelOptions::ensemble) the kernel runs ZAB
+// (kernel/zab): the leader prepares and proposes writes, followers and observers forward
+// them, and every server applies what the quorum committed.
 //
 // Deterministic and single-threaded: every input carries the time, every output goes through
 // KernelOutput; it reads no clock, draws randomness only from its seed and does no I/O. The
@@ -12,11 +15,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "state/auth_registry.h"
 #include "state/state_machine.h"
+#include "zab/zab.h"
 
 namespace corral::kernel {
 
@@ -36,6 +41,24 @@ class KernelOutput {
   // kernel serving (the driver forks and serialises in the child).
   virtual void snapshotDue(int64_t zxid) = 0;
   virtual void log(corral_log_level level, const std::string& message) = 0;
+
+  // --- an ensemble member only ---
+  // One message to another server (ZAB's and the kernel's own, opaque).
+  virtual void sendPeer(int64_t /*peer*/, std::string /*message*/) {}
+  // The epochs, durable on return.
+  virtual bool saveHardState(const zab::HardState& /*state*/) { return false; }
+  // Drops every log record above zxid, durable on return (ZAB TRUNC).
+  virtual bool truncateLog(int64_t /*zxid*/, std::string* error) {
+    *error = "not supported";
+    return false;
+  }
+  // The leader's snapshot replaces this server's state: store it as the newest snapshot and
+  // empty the log (whatever it held is older than the snapshot or not in the leader's
+  // history), durable on return.
+  virtual bool installSnapshot(int64_t /*zxid*/, std::string_view /*data*/, std::string* error) {
+    *error = "not supported";
+    return false;
+  }
 };
 
 struct KernelOptions {
@@ -45,6 +68,8 @@ struct KernelOptions {
   uint64_t max_request_bytes = 1048575;
   uint64_t seed = 0;                // session ids and passwords derive from it
   int64_t snapshot_every = 100000;  // txns between snapshots (ZooKeeper's snapCount)
+  // Set: this server is a member of an ensemble (self_id, voters, observers, ticks).
+  std::optional<zab::ZabOptions> ensemble;
 };
 
 class Kernel {
@@ -56,7 +81,10 @@ class Kernel {
 
   // --- recovery, before start() ---
   bool restoreSnapshot(std::string_view snapshot, std::string* error);
-  // Re-applies one logged txn (in zxid order).
+  // An ensemble member's epochs, after the snapshot and before the log.
+  void restoreHardState(const zab::HardState& state);
+  // One logged txn after the snapshot (in zxid order). Standalone it is applied; in an
+  // ensemble it is history that the leader will confirm (or truncate) before it is applied.
   bool replay(int64_t zxid, std::string_view record, std::string* error);
   // Starts serving at now_ms: recovered sessions get a full timeout from now.
   void start(int64_t now_ms);
@@ -69,10 +97,18 @@ class Kernel {
   void onDurable(int64_t zxid, bool ok, const std::string& message, int64_t now_ms);
   // Called every tick: session expiry and container/TTL cleanup.
   void onTick(int64_t now_ms);
+  // --- an ensemble member only ---
+  void onPeerUp(int64_t peer, int64_t now_ms);
+  void onPeerDown(int64_t peer, int64_t now_ms);
+  void onPeerMessage(int64_t peer, std::string_view message, int64_t now_ms);
+  // Called often (every few ms): election and failure-detection timers.
+  void onTimer(int64_t now_ms);
+  // Role, epoch, zxids, followers (null when standalone).
+  std::optional<zab::ZabStatus> ensembleStatus() const;
 
   const StateMachine& state() const;
-  // The state's describe() plus the kernel's own counts ("stats" gains connections and
-  // outstanding requests).
+  // The state's describe() plus the kernel's own counts ("stats" gains connections,
+  // outstanding requests and, in an ensemble, the server's role and followers).
   std::string describe(const std::string& question) const;
   size_t connectionCount() const;
   size_t sessionCount() const;
