@@ -272,6 +272,29 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
   c.onlyKeys(ensemble, "ensemble.", {"servers", "observers"}, false);
   if (!c.failed()) parseMembers(c, ensemble, "servers", &cfg.voters);
   if (!c.failed()) parseMembers(c, ensemble, "observers", &cfg.observers);
+  if (!c.failed() && !cfg.observers.empty() && cfg.voters.empty())
+    c.fail(ensemble.get("observers"), "ensemble.observers", "observers need ensemble.servers");
+  if (!c.failed() && !cfg.voters.empty()) {
+    std::set<int64_t> ids;
+    std::set<std::string> addresses;
+    bool self_listed = false;
+    for (const auto* list : {&cfg.voters, &cfg.observers}) {
+      const char* key = list == &cfg.voters ? "servers" : "observers";
+      for (const EnsembleMember& m : *list) {
+        if (!ids.insert(m.id).second || !addresses.insert(m.address).second) {
+          c.fail(ensemble.get(key), std::string("ensemble.") + key,
+                 "server " + std::to_string(m.id) + " (" + m.address +
+                     "): its id or address is listed twice");
+          break;
+        }
+        self_listed = self_listed || m.id == cfg.id;
+      }
+    }
+    if (!c.failed() && !self_listed)
+      c.fail(server.get("id"), "server.id",
+             "server " + std::to_string(cfg.id) +
+                 " is not among ensemble.servers or ensemble.observers");
+  }
 
   const toml::table& storage = table("storage");
   c.onlyKeys(storage, "storage.", {"plugin"}, true);

@@ -9,12 +9,16 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include "driver/peer_faults.h"
 
 namespace corral::kernel {
 namespace {
@@ -23,7 +27,16 @@ constexpr int kTransportShift = 48;
 constexpr uint64_t kConnMask = (uint64_t{1} << kTransportShift) - 1;
 
 struct Event {
-  enum class Type { kOpen, kFrame, kClose, kDurable, kQuery } type;
+  enum class Type {
+    kOpen,
+    kFrame,
+    kClose,
+    kDurable,
+    kQuery,
+    kPeerUp,
+    kPeerDown,
+    kPeerMessage
+  } type;
   uint64_t conn = 0;
   std::string bytes;
   int64_t zxid = 0;
@@ -32,7 +45,10 @@ struct Event {
 
 }  // namespace
 
-struct Driver::Impl : public KernelOutput, public DurableListener {
+// How often an ensemble member's ZAB timers run (elections, pings, failure detection).
+constexpr int64_t kTimerMs = 5;
+
+struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSink {
   // One per transport: tags its connection ids with the transport's index.
   struct Sink : public ClientSink {
     Impl* impl;
@@ -55,6 +71,14 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
   LogFn log_fn;
   std::vector<ClientTransport*> transports;
   std::vector<std::unique_ptr<Sink>> sinks;
+  PeerTransport* peer = nullptr;
+  std::unique_ptr<PeerFaults> faults;
+  int64_t next_faults_check = 0;
+  struct Delayed {
+    int64_t due;
+    std::string message;
+  };
+  std::map<int64_t, std::deque<Delayed>> delayed;  // per peer, in send order
 
   std::chrono::steady_clock::time_point mono_start = std::chrono::steady_clock::now();
   int64_t wall_start_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -221,6 +245,75 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
 
   void log(corral_log_level level, const std::string& message) override { log_fn(level, message); }
 
+  // --- KernelOutput, ensemble (kernel thread) ---
+  void sendPeer(int64_t peer_id, std::string message) override {
+    if (peer == nullptr) return;
+    if (faults && faults->drop(peer_id)) return;
+    int64_t delay = faults ? faults->delayMs(peer_id) : 0;
+    auto& queue = delayed[peer_id];
+    if (delay > 0 || !queue.empty()) {
+      queue.push_back(Delayed{now() + delay, std::move(message)});
+      return;
+    }
+    peer->send(static_cast<uint64_t>(peer_id), ByteView(message.data(), message.size()));
+  }
+  void flushDelayed() {
+    int64_t t = now();
+    for (auto& [peer_id, queue] : delayed) {
+      while (!queue.empty() && queue.front().due <= t) {
+        const std::string& m = queue.front().message;
+        peer->send(static_cast<uint64_t>(peer_id), ByteView(m.data(), m.size()));
+        queue.pop_front();
+      }
+    }
+  }
+  bool saveHardState(const zab::HardState& state) override {
+    char err[512] = {0};
+    HardState hs;
+    hs.accepted_epoch = static_cast<uint64_t>(state.accepted_epoch);
+    hs.current_epoch = static_cast<uint64_t>(state.current_epoch);
+    if (storage->saveHardState(hs, ErrorBuf{err, sizeof(err)}) == StorageCode::kOk) return true;
+    log_fn(CORRAL_LOG_ERROR, std::string("cannot save the epochs: ") + err);
+    return false;
+  }
+  bool truncateLog(int64_t zxid, std::string* error) override {
+    char err[512] = {0};
+    if (storage->truncateAfter(static_cast<uint64_t>(zxid), ErrorBuf{err, sizeof(err)}) ==
+        StorageCode::kOk)
+      return true;
+    *error = err;
+    return false;
+  }
+  bool installSnapshot(int64_t zxid, std::string_view data, std::string* error) override {
+    // One snapshot writer at a time: the leader's snapshot supersedes a local one in progress.
+    stopSnapshots();
+    char err[512] = {0};
+    if (storage->saveSnapshot(static_cast<uint64_t>(zxid), ByteView(data.data(), data.size()),
+                              ErrorBuf{err, sizeof(err)}) != StorageCode::kOk ||
+        storage->truncateAfter(0, ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+      *error = err;
+      return false;
+    }
+    return true;
+  }
+
+  // --- PeerSink (the peer transport's thread) ---
+  void onPeerUp(uint64_t peer_id) noexcept override {
+    Event e{Event::Type::kPeerUp, 0, {}};
+    e.zxid = static_cast<int64_t>(peer_id);
+    post(std::move(e));
+  }
+  void onPeerDown(uint64_t peer_id) noexcept override {
+    Event e{Event::Type::kPeerDown, 0, {}};
+    e.zxid = static_cast<int64_t>(peer_id);
+    post(std::move(e));
+  }
+  void onMessage(uint64_t peer_id, ByteView message) noexcept override {
+    Event e{Event::Type::kPeerMessage, 0, std::string(message.str())};
+    e.zxid = static_cast<int64_t>(peer_id);
+    post(std::move(e));
+  }
+
   // --- DurableListener (storage's thread) ---
   void onDurable(uint64_t zxid, StorageCode code, ByteView message) noexcept override {
     Event e{Event::Type::kDurable, 0, std::string(message.str())};
@@ -270,11 +363,13 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
 
   void run() {
     int64_t next_tick = now() + tick_ms;
+    int64_t next_timer = now();
     std::vector<Event> batch;
     while (true) {
       {
         std::unique_lock<std::mutex> lock(mu);
-        int64_t wait = next_tick - now();
+        int64_t wake = peer != nullptr ? std::min(next_tick, next_timer) : next_tick;
+        int64_t wait = wake - now();
         if (queue.empty() && running && wait > 0)
           cv.wait_for(lock, std::chrono::milliseconds(wait),
                       [&] { return !queue.empty() || !running; });
@@ -299,11 +394,31 @@ struct Driver::Impl : public KernelOutput, public DurableListener {
           case Event::Type::kQuery:
             answerQuery(e.zxid, e.bytes);
             break;
+          case Event::Type::kPeerUp:
+            kernel.onPeerUp(e.zxid, t);
+            break;
+          case Event::Type::kPeerDown:
+            kernel.onPeerDown(e.zxid, t);
+            break;
+          case Event::Type::kPeerMessage:
+            if (faults && faults->drop(e.zxid)) break;
+            kernel.onPeerMessage(e.zxid, e.bytes, t);
+            break;
         }
       }
       batch.clear();
       pollSnapshot();
       int64_t t = now();
+      if (peer != nullptr && t >= next_timer) {
+        if (faults && t >= next_faults_check) {
+          std::string summary;
+          if (faults->reload(&summary)) log_fn(CORRAL_LOG_WARN, summary);
+          next_faults_check = t + 100;
+        }
+        flushDelayed();
+        kernel.onTimer(t);
+        next_timer = t + kTimerMs;
+      }
       if (t >= next_tick) {
         kernel.onTick(t);
         next_tick = t + tick_ms;
@@ -364,6 +479,13 @@ bool Driver::recover(std::string* error) {
     *error = "bad snapshot: " + snap.error;
     return false;
   }
+  HardState hard_state;
+  if (impl_->storage->loadHardState(&hard_state, ErrorBuf{err, sizeof(err)}) != StorageCode::kOk) {
+    *error = std::string("cannot load the epochs: ") + err;
+    return false;
+  }
+  impl_->kernel.restoreHardState(zab::HardState{static_cast<int64_t>(hard_state.accepted_epoch),
+                                                static_cast<int64_t>(hard_state.current_epoch)});
   LogReplayer replay;
   replay.kernel = &impl_->kernel;
   code = impl_->storage->readLog(static_cast<uint64_t>(impl_->kernel.state().lastZxid()), replay,
@@ -377,6 +499,12 @@ bool Driver::recover(std::string* error) {
     return false;
   }
   return true;
+}
+
+PeerSink* Driver::setPeerTransport(PeerTransport* transport, std::string faults_path) {
+  impl_->peer = transport;
+  impl_->faults = std::make_unique<PeerFaults>(std::move(faults_path));
+  return impl_.get();
 }
 
 ClientSink* Driver::addTransport(ClientTransport* transport) {

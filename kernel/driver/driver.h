@@ -4,6 +4,7 @@
 #pragma once
 
 #include <corral/client_transport.h>
+#include <corral/peer_transport.h>
 #include <corral/storage.h>
 
 #include <functional>
@@ -29,6 +30,9 @@ class Driver {
   // A sink for the transport that will be started next; frames to its connections go back
   // through it. Call before start().
   ClientSink* addTransport(ClientTransport* transport);
+  // An ensemble member's link to the other servers, and the file of injected faults
+  // (peer_faults.h). Call before start(); start the transport after start().
+  PeerSink* setPeerTransport(PeerTransport* transport, std::string faults_path);
   void start();
   // Stops the kernel thread; transports must be stopped first.
   void stop();

@@ -140,6 +140,12 @@ ClientTransport* PluginRegistry::createClientTransport(const std::string& name,
       impl_->create(CORRAL_PLUGIN_CLIENT_TRANSPORT, name, config, error));
 }
 
+PeerTransport* PluginRegistry::createPeerTransport(const std::string& name,
+                                                   const std::string& config, std::string* error) {
+  return static_cast<PeerTransport*>(
+      impl_->create(CORRAL_PLUGIN_PEER_TRANSPORT, name, config, error));
+}
+
 AuthProvider* PluginRegistry::createAuth(const std::string& name, const std::string& config,
                                          std::string* error) {
   return static_cast<AuthProvider*>(impl_->create(CORRAL_PLUGIN_AUTH, name, config, error));

@@ -13,6 +13,7 @@
 
 #include <corral/auth.h>
 #include <corral/client_transport.h>
+#include <corral/peer_transport.h>
 #include <corral/plugin_abi.h>
 #include <corral/storage.h>
 
@@ -33,6 +34,9 @@ class PluginRegistry {
                                std::string* error);
   ClientTransport* createClientTransport(const std::string& name, const std::string& config_toml,
                                          std::string* error);
+  // The host appends self_id, listen and peers (from [ensemble]) to the plugin's table.
+  PeerTransport* createPeerTransport(const std::string& name, const std::string& config_toml,
+                                     std::string* error);
   AuthProvider* createAuth(const std::string& name, const std::string& config_toml,
                            std::string* error);
 

@@ -9,11 +9,11 @@
 namespace corral::testing {
 namespace {
 
-// Recorded for ABI 1.1. When plugin_abi.h changes, bump CORRAL_PLUGIN_ABI_MAJOR (breaking)
+// Recorded for ABI 1.2. When plugin_abi.h changes, bump CORRAL_PLUGIN_ABI_MAJOR (breaking)
 // or _MINOR (fields appended), then record the new hash here.
 constexpr uint32_t kRecordedMajor = 1;
-constexpr uint32_t kRecordedMinor = 1;
-constexpr uint64_t kRecordedHash = 0x7ae418e45cfade9ULL;
+constexpr uint32_t kRecordedMinor = 2;
+constexpr uint64_t kRecordedHash = 0x48b14448e2df8e6fULL;
 
 uint64_t fnv1a(const std::string& bytes) {
   uint64_t h = 0xcbf29ce484222325ULL;

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 
 #include "driver/driver.h"
@@ -49,11 +50,6 @@ int runServer(const kernel::ServerConfig& config) {
   spdlog::set_default_logger(logger);
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
   spdlog::flush_on(spdlog::level::info);
-
-  if (!config.standalone())
-    return fail(
-        "[ensemble] is set, but replication is not implemented yet; remove [ensemble] "
-        "to run standalone");
 
   // Signals are taken synchronously by this thread; every thread started below inherits
   // the mask.
@@ -99,7 +95,37 @@ int runServer(const kernel::ServerConfig& config) {
     transports.emplace_back(t.name, transport);
   }
 
+  // An ensemble member: ZAB's membership and ticks, and the peer transport, which gets its own
+  // table from [peer.<plugin>] plus this server's id, address and the other members.
+  PeerTransport* peer = nullptr;
+  std::optional<zab::ZabOptions> ensemble;
+  if (!config.standalone()) {
+    zab::ZabOptions z;
+    z.self_id = config.id;
+    z.tick_ms = config.tick_ms;
+    z.init_limit = config.init_limit;
+    z.sync_limit = config.sync_limit;
+    std::string listen;
+    std::string peers;
+    for (const auto* list : {&config.voters, &config.observers}) {
+      for (const auto& m : *list) {
+        (list == &config.voters ? z.voters : z.observers).push_back(m.id);
+        if (m.id == config.id) {
+          listen = m.address;
+        } else {
+          peers += (peers.empty() ? "\"" : ", \"") + std::to_string(m.id) + "=" + m.address + "\"";
+        }
+      }
+    }
+    std::string peer_toml = "self_id = " + std::to_string(config.id) + "\nlisten = \"" + listen +
+                            "\"\npeers = [" + peers + "]\n" + config.peer.config_toml;
+    peer = registry->createPeerTransport(config.peer.name, peer_toml, &error);
+    if (peer == nullptr) return fail(error);
+    ensemble = z;
+  }
+
   kernel::KernelOptions options;
+  options.ensemble = ensemble;
   options.server_id = config.id;
   options.min_session_timeout_ms = static_cast<int32_t>(config.min_session_timeout_ms);
   options.max_session_timeout_ms = static_cast<int32_t>(config.max_session_timeout_ms);
@@ -119,17 +145,30 @@ int runServer(const kernel::ServerConfig& config) {
 
   std::vector<ClientSink*> sinks;
   for (auto& [name, transport] : transports) sinks.push_back(driver.addTransport(transport));
+  PeerSink* peer_sink =
+      peer != nullptr ? driver.setPeerTransport(peer, config.data_dir + "/peer-faults") : nullptr;
   driver.start();
+  if (peer != nullptr && peer->start(peer_sink, ErrorBuf{err, sizeof(err)}) != PeerCode::kOk) {
+    driver.stop();
+    return fail("peer transport '" + config.peer.name + "': " + err);
+  }
   for (size_t i = 0; i < transports.size(); ++i) {
     auto& [name, transport] = transports[i];
     if (transport->start(sinks[i], ErrorBuf{err, sizeof(err)}) != TransportCode::kOk) {
       for (size_t j = 0; j < i; ++j) transports[j].second->stop();
+      if (peer != nullptr) peer->stop();
       driver.stop();
       return fail("client transport '" + name + "': " + err);
     }
   }
-  spdlog::info("corrald {} standalone, data_dir {}, storage {}", config.id, config.data_dir,
-               config.storage.name);
+  if (config.standalone()) {
+    spdlog::info("corrald {} standalone, data_dir {}, storage {}", config.id, config.data_dir,
+                 config.storage.name);
+  } else {
+    spdlog::info("corrald {} in an ensemble of {} voters and {} observers, data_dir {}, storage {}",
+                 config.id, config.voters.size(), config.observers.size(), config.data_dir,
+                 config.storage.name);
+  }
   for (auto& [name, transport] : transports) {
     // Scripts and tests wait for this exact line.
     std::printf("corrald serving: %s on %s\n", name.c_str(), transport->boundAddress());
@@ -140,6 +179,7 @@ int runServer(const kernel::ServerConfig& config) {
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {} received: shutting down", sig);
   for (auto& [name, transport] : transports) transport->stop();
+  if (peer != nullptr) peer->stop();
   driver.stop();
   registry.reset();
   spdlog::info("stopped");

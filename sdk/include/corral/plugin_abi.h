@@ -34,7 +34,7 @@ extern "C" {
 #endif
 
 #define CORRAL_PLUGIN_ABI_MAJOR 1
-#define CORRAL_PLUGIN_ABI_MINOR 1
+#define CORRAL_PLUGIN_ABI_MINOR 2
 #define CORRAL_PLUGIN_ENTRY_SYMBOL "corral_plugin_v1"
 
 #define CORRAL_STR2_(x) #x
@@ -59,7 +59,7 @@ extern "C" {
 typedef enum corral_plugin_kind {
   CORRAL_PLUGIN_STORAGE = 1,          /* instance is a corral::StoragePlugin* */
   CORRAL_PLUGIN_CLIENT_TRANSPORT = 2, /* instance is a corral::ClientTransport* */
-  CORRAL_PLUGIN_PEER_TRANSPORT = 3,   /* reserved for replication */
+  CORRAL_PLUGIN_PEER_TRANSPORT = 3,   /* instance is a corral::PeerTransport* (ABI 1.2) */
   CORRAL_PLUGIN_AUTH = 4              /* instance is a corral::AuthProvider* */
 } corral_plugin_kind;
 

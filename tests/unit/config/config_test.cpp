@@ -122,6 +122,16 @@ TEST_F(ConfigTest, MistakesNameTheFileLineAndKey) {
   EXPECT_NE(error_.find("no client transport"), std::string::npos) << error_;
   EXPECT_FALSE(load("[ensemble]\nservers = [\"one=host\"]\n[client.zmq]\n"));
   EXPECT_NE(error_.find("ID=host:port"), std::string::npos) << error_;
+  EXPECT_FALSE(
+      load("[server]\nid = 9\n[ensemble]\nservers = [\"1=h:1\", \"2=h:2\"]\n[client.zmq]\n"));
+  EXPECT_NE(error_.find("server.id: server 9 is not among ensemble.servers"), std::string::npos)
+      << error_;
+  EXPECT_FALSE(load("[ensemble]\nservers = [\"1=h:1\", \"1=h:2\"]\n[client.zmq]\n"));
+  EXPECT_NE(error_.find("listed twice"), std::string::npos) << error_;
+  EXPECT_FALSE(load("[ensemble]\nservers = [\"1=h:1\"]\nobservers = [\"2=h:1\"]\n[client.zmq]\n"));
+  EXPECT_NE(error_.find("ensemble.observers: server 2 (h:1)"), std::string::npos) << error_;
+  EXPECT_FALSE(load("[ensemble]\nobservers = [\"2=h:1\"]\n[client.zmq]\n"));
+  EXPECT_NE(error_.find("observers need ensemble.servers"), std::string::npos) << error_;
   EXPECT_FALSE(load("[auth]\nproviders = [\"world\", \"world\"]\n[client.zmq]\n"));
   EXPECT_NE(error_.find("listed twice"), std::string::npos) << error_;
   EXPECT_FALSE(load("[client]\nzmq = 1\n"));
