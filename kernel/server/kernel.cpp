@@ -216,9 +216,9 @@ std::string Kernel::describe(const std::string& question) const {
         out += "synced_followers " + std::to_string(synced) + "\n";
         out += "observers " + std::to_string(observers) + "\n";
         for (const auto& l : st.learners)
-          out += "learner " + std::to_string(l.id) + (l.observer ? " observer" : " follower") +
-                 (l.synced ? " synced" : " syncing") + " acked " + std::to_string(l.acked) +
-                 " lag " + std::to_string(l.lag) + "\n";
+          out += "learner_" + std::to_string(l.id) + (l.observer ? " observer" : " follower") +
+                 (l.synced ? ",synced" : ",syncing") + ",acked=" + std::to_string(l.acked) +
+                 ",lag=" + std::to_string(l.lag) + "\n";
       }
     }
   }

@@ -3,14 +3,25 @@
 //   corral-admin --config FILE [--set K=V]... verify
 //   corral-admin --config FILE [--set K=V]... dump-log [--from ZXID] [--limit N]
 //   corral-admin --config FILE [--set K=V]... dump-snapshot [--data]
+// and two for a running server:
+//   corral-admin --config FILE status               its role, epoch, zxids, followers (mntr)
+//   corral-admin --config FILE faults RULE...|clear  inject peer faults (peer_faults.h)
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <climits>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "driver/peer_faults.h"
 #include "plugins/plugin_registry.h"
 #include "server/kernel.h"
 #include "txn_text.h"
@@ -25,7 +36,12 @@ const char kUsage[] =
     "  verify                          check the store offline: checksums, snapshot, every\n"
     "                                  txn of the log replayed; exit 0 when sound\n"
     "  dump-log [--from Z] [--limit N] print the log's txns after zxid Z\n"
-    "  dump-snapshot [--data]          print the newest snapshot's tree (with --data, the data)\n";
+    "  dump-snapshot [--data]          print the newest snapshot's tree (with --data, the data)\n"
+    "while the server runs:\n"
+    "  status [--server HOST:PORT]     role, epoch, zxids, followers and their lag (ZooKeeper's\n"
+    "                                  mntr on the zkwire port; default: the config's)\n"
+    "  faults RULE... | clear          inject network faults between this server and peers:\n"
+    "                                  'cut ID', 'drop ID P', 'delay ID MS' (several: repeat)\n";
 
 std::string exeDir() {
   char buf[PATH_MAX];
@@ -103,6 +119,52 @@ void dumpTree(StateMachine& sm, const std::string& path, bool with_data) {
     dumpTree(sm, path == "/" ? "/" + c : path + "/" + c, with_data);
 }
 
+// The address in `listen = "host:port"` of a [client.zkwire] table.
+std::string zkwireAddress(const ServerConfig& config) {
+  for (const auto& t : config.client_transports) {
+    if (t.name != "zkwire") continue;
+    size_t key = t.config_toml.find("listen");
+    size_t open = t.config_toml.find('"', key);
+    size_t close = t.config_toml.find('"', open + 1);
+    if (key != std::string::npos && open != std::string::npos && close != std::string::npos)
+      return t.config_toml.substr(open + 1, close - open - 1);
+  }
+  return "";
+}
+
+// Sends a four-letter word and returns the whole answer ("" when nobody answered).
+std::string askFourLetterWord(const std::string& address, const char* word, std::string* error) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    *error = "bad address '" + address + "'";
+    return "";
+  }
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* res = nullptr;
+  if (getaddrinfo(address.substr(0, colon).c_str(), address.substr(colon + 1).c_str(), &hints,
+                  &res) != 0 ||
+      res == nullptr) {
+    *error = "cannot resolve " + address;
+    return "";
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval tv{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  bool ok = fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0;
+  freeaddrinfo(res);
+  std::string answer;
+  if (ok && write(fd, word, 4) == 4) {
+    char buf[4096];
+    for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) answer.append(buf, n);
+  } else {
+    *error = "cannot reach " + address + ": " + std::strerror(errno);
+  }
+  if (fd >= 0) close(fd);
+  return answer;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,6 +173,8 @@ int main(int argc, char** argv) {
   uint64_t from = 0;
   int64_t limit = -1;
   bool with_data = false;
+  std::string server;
+  std::vector<std::string> words;  // what follows the command (faults rules)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -131,11 +195,15 @@ int main(int argc, char** argv) {
         limit = std::stoll(value());
       else if (a == "--data")
         with_data = true;
+      else if (a == "--server")
+        server = value();
       else if (a == "-h" || a == "--help") {
         std::cout << kUsage;
         return 0;
       } else if (command.empty() && a[0] != '-')
         command = a;
+      else if (command == "faults")
+        words.push_back(a);
       else {
         std::cerr << "corral-admin: unknown argument '" << a << "'\n" << kUsage;
         return 2;
@@ -145,8 +213,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  if (config_path.empty() ||
-      (command != "verify" && command != "dump-log" && command != "dump-snapshot")) {
+  bool known = command == "verify" || command == "dump-log" || command == "dump-snapshot" ||
+               command == "status" || command == "faults";
+  if (config_path.empty() || !known) {
     std::cerr << kUsage;
     return 2;
   }
@@ -156,6 +225,57 @@ int main(int argc, char** argv) {
     std::cerr << "corral-admin: " << error << "\n";
     return 2;
   }
+  if (command == "status") {
+    if (server.empty()) server = zkwireAddress(config);
+    if (server.empty()) {
+      std::cerr << "corral-admin: the config enables no [client.zkwire]; give --server\n";
+      return 2;
+    }
+    std::string answer = askFourLetterWord(server, "mntr", &error);
+    if (answer.empty()) {
+      std::cerr << "corral-admin: " << (error.empty() ? server + " did not answer" : error) << "\n";
+      return 1;
+    }
+    std::cout << answer;
+    return 0;
+  }
+  if (command == "faults") {
+    // Rules as words: "cut 2 drop 3 0.5" -> one rule per line.
+    std::string text;
+    for (size_t i = 0; i < words.size(); ++i) {
+      const std::string& w = words[i];
+      if (w == "clear") continue;
+      size_t args = w == "cut" ? 1 : (w == "drop" || w == "delay") ? 2 : 0;
+      if (args == 0 || i + args >= words.size()) {
+        std::cerr << "corral-admin: faults: cannot use '" << w << "'\n" << kUsage;
+        return 2;
+      }
+      text += w;
+      for (size_t j = 1; j <= args; ++j) text += " " + words[i + j];
+      text += "\n";
+      i += args;
+    }
+    std::vector<std::string> problems;
+    PeerFaults::parse(text, &problems);
+    if (!problems.empty()) {
+      std::cerr << "corral-admin: " << problems.front() << "\n";
+      return 2;
+    }
+    std::string path = config.data_dir + "/peer-faults";
+    std::string tmp = path + ".tmp";
+    {
+      std::ofstream f(tmp, std::ios::trunc);
+      f << text;
+      if (!f) {
+        std::cerr << "corral-admin: cannot write " << tmp << "\n";
+        return 1;
+      }
+    }
+    std::filesystem::rename(tmp, path);
+    std::cout << (text.empty() ? "no faults\n" : text);
+    return 0;
+  }
+
   corral_host_api host{};
   host.struct_size = sizeof(host);
   host.max_request_bytes = static_cast<uint64_t>(config.max_request_bytes);

@@ -52,6 +52,19 @@ std::string connectionLines(const ServerFacts& f) {
   return out;
 }
 
+// ZooKeeper's "Mode:" for the kernel's role: standalone, leader, follower, observer.
+std::string mode(const std::map<std::string, std::string>& s) {
+  auto it = s.find("server_state");
+  if (it == s.end()) return "standalone";
+  return it->second;
+}
+
+bool serving(const std::map<std::string, std::string>& s) {
+  return s.find("server_state") == s.end() || stat(s, "serving") == "1";
+}
+
+const char kNotServing[] = "This ZooKeeper instance is not currently serving requests\n";
+
 std::string serverLines(const ServerFacts& f, const std::map<std::string, std::string>& s) {
   int64_t zxid = std::stoll(stat(s, "last_zxid"));
   return std::string("Zookeeper version: ") + kVersion + "\n" + "Latency min/avg/max: 0/0.0/0\n" +
@@ -59,7 +72,7 @@ std::string serverLines(const ServerFacts& f, const std::map<std::string, std::s
          "Sent: " + std::to_string(f.packets_sent) + "\n" +
          "Connections: " + std::to_string(f.connections.size()) + "\n" +
          "Outstanding: " + stat(s, "outstanding_requests") + "\n" + "Zxid: " + hex(zxid) + "\n" +
-         "Mode: standalone\n" + "Node count: " + stat(s, "znode_count") + "\n";
+         "Mode: " + mode(s) + "\n" + "Node count: " + stat(s, "znode_count") + "\n";
 }
 
 }  // namespace
@@ -75,9 +88,11 @@ std::string answerFourLetterWord(std::string_view w, const ServerFacts& f) {
   if (w == "ruok") return "imok";
   if (w == "isro") return "rw";
   auto ask = [&](const char* q) { return f.ask ? f.ask(q) : std::string(); };
-  if (w == "srvr") return serverLines(f, parseStats(ask("stats")));
-  if (w == "stat") {
-    std::string server = serverLines(f, parseStats(ask("stats")));
+  if (w == "srvr" || w == "stat") {
+    auto s = parseStats(ask("stats"));
+    if (!serving(s)) return kNotServing;
+    std::string server = serverLines(f, s);
+    if (w == "srvr") return server;
     std::string first_line = server.substr(0, server.find('\n') + 1);
     return first_line + "Clients:\n" + connectionLines(f) + "\n" + server.substr(first_line.size());
   }
@@ -98,7 +113,21 @@ std::string answerFourLetterWord(std::string_view w, const ServerFacts& f) {
     line("zk_packets_sent", std::to_string(f.packets_sent));
     line("zk_num_alive_connections", std::to_string(f.connections.size()));
     line("zk_outstanding_requests", stat(s, "outstanding_requests"));
-    line("zk_server_state", "standalone");
+    line("zk_server_state", mode(s));
+    if (mode(s) == "leader") {
+      line("zk_learners", stat(s, "learners"));
+      line("zk_followers", stat(s, "learners"));
+      line("zk_synced_followers", stat(s, "synced_followers"));
+      line("zk_synced_observers", stat(s, "observers"));
+      for (const auto& [key, value] : s)
+        if (key.rfind("learner_", 0) == 0) line(("corral_" + key).c_str(), value);
+    }
+    if (s.count("epoch")) {
+      line("corral_epoch", stat(s, "epoch"));
+      line("corral_leader_id", stat(s, "leader_id"));
+      line("corral_last_logged_zxid", hex(std::stoll(stat(s, "last_logged_zxid"))));
+      line("corral_last_committed_zxid", hex(std::stoll(stat(s, "last_committed_zxid"))));
+    }
     line("zk_znode_count", stat(s, "znode_count"));
     line("zk_watch_count", stat(s, "watch_count"));
     line("zk_ephemerals_count", stat(s, "ephemerals_count"));
