@@ -158,10 +158,32 @@ void Zab::Impl::onLearnerMessage(int64_t peer, const Msg& m) {
   }
 }
 
+// An ack says "my log holds your history up to here". Before sending one, the epoch this
+// server reports in elections must cover every record acked: a server that acked txns of
+// epoch e while still claiming an older current epoch could lose an election to a server
+// that lacks them, and a committed txn would be truncated. Records of a newer epoch reach a
+// follower that missed the NEWEPOCH (it was still syncing when the leader moved on).
+bool Zab::Impl::coverAckedEpoch(int64_t epoch_needed) {
+  if (epoch_needed <= hs.current_epoch) return true;
+  if (hs.accepted_epoch > epoch_needed) {
+    enterLooking("records of epoch " + std::to_string(epoch_needed) + " but epoch " +
+                 std::to_string(hs.accepted_epoch) + " was promised to another leader");
+    return false;
+  }
+  hs.accepted_epoch = epoch_needed;
+  hs.current_epoch = epoch_needed;
+  if (!persistHardState()) {
+    enterLooking("cannot save the epochs");
+    return false;
+  }
+  return true;
+}
+
 void Zab::Impl::learnerDurable() {
   if (newleader_zxid >= 0 && durable >= newleader_zxid) {
-    hs.current_epoch = pending_ack_epoch;
+    if (pending_ack_epoch > hs.current_epoch) hs.current_epoch = pending_ack_epoch;
     if (!persistHardState()) return enterLooking("cannot save the epochs");
+    if (!coverAckedEpoch(epochOf(durable))) return;
     sendMsg(leader_id, MsgType::kAck, pending_ack_epoch, durable, {}, 0, 0, pending_ack_kind);
     if (pending_ack_kind == kAckNewEpoch) {
       leader_epoch = pending_ack_epoch;
@@ -173,6 +195,7 @@ void Zab::Impl::learnerDurable() {
     return;
   }
   if (acks_enabled && !self_observer && newleader_zxid < 0 && durable > last_acked) {
+    if (!coverAckedEpoch(epochOf(durable))) return;
     sendMsg(leader_id, MsgType::kAck, leader_epoch, durable);
     last_acked = durable;
   }

@@ -157,6 +157,7 @@ struct Zab::Impl {
   void becomeLearner(int64_t leader);
   void onLearnerMessage(int64_t peer, const Msg& m);
   void learnerDurable();
+  bool coverAckedEpoch(int64_t epoch_needed);
   void learnerTimer();
 };
 
