@@ -103,7 +103,7 @@ void Kernel::Impl::resetClients(const std::string& why) {
   for (const auto& [id, c] : conns) all.push_back(id);
   if (!all.empty() && !why.empty())
     log(CORRAL_LOG_INFO, "closing " + std::to_string(all.size()) + " client connections: " + why);
-  for (uint64_t id : all) dropConnection(id, "");
+  for (uint64_t id : all) sayGoodbye(id);
   in_flight.clear();
   sm.discardPending();
   cleanup_in_flight.clear();
@@ -162,7 +162,7 @@ bool Kernel::Impl::forwardWrite(Session& s, const Request& req) {
   writeIds(w, s.ids);
   w.u8(s.super_user ? 1 : 0);
   if (!zab->sendToLeader(std::move(payload))) {
-    if (s.conn != 0) dropConnection(s.conn, "no leader to forward the write to");
+    if (s.conn != 0) sayGoodbye(s.conn);  // no leader to forward it to: the client moves on
     return true;  // the request is gone with its connection
   }
   s.forwarded.push_back(req.xid);
@@ -179,7 +179,7 @@ void Kernel::Impl::forwardCreate(uint64_t conn, int64_t id, int32_t timeout,
   w.i32(timeout);
   w.bytes(password);
   if (!zab->sendToLeader(std::move(payload))) {
-    dropConnection(conn, "");
+    sayGoodbye(conn);
     return;
   }
   pending_connects[id] = conn;
@@ -192,7 +192,7 @@ bool Kernel::Impl::forwardSync(Session& s, const Request& req) {
   w.u8(static_cast<uint8_t>(AppKind::kSync));
   w.i64(id);
   if (!zab->sendToLeader(std::move(payload))) {
-    if (s.conn != 0) dropConnection(s.conn, "no leader to sync with");
+    if (s.conn != 0) sayGoodbye(s.conn);
     return true;
   }
   sync_sessions[id] = s.id;

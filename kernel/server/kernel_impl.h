@@ -112,6 +112,7 @@ struct Kernel::Impl {
   void reply(int64_t session_id, Response resp);
   void deliver(const Applied& a);
   void dropConnection(uint64_t conn, const std::string& why);
+  void sayGoodbye(uint64_t conn);
   void handleRequest(Session& s, Request req, int64_t now_ms);
   void drain(Session& s);
   void drainAll();

@@ -51,6 +51,17 @@ void Kernel::Impl::dropConnection(uint64_t conn, const std::string& why) {
   out->close(conn);
 }
 
+// Tells the client, before closing, that this server dropped it (not that its session
+// ended), so it moves to the next server at once instead of waiting for a timeout. ZooKeeper
+// clients learn it from the TCP close; the native protocol needs the word.
+void Kernel::Impl::sayGoodbye(uint64_t conn) {
+  WatchEvent e;
+  e.type = EventType::kNone;
+  e.state = KeeperState::kDisconnected;
+  out->send(conn, encodeEvent(e));
+  dropConnection(conn, "");
+}
+
 Kernel::Impl::Session& Kernel::Impl::trackSession(int64_t id, int32_t timeout_ms) {
   auto [it, fresh] = sessions.try_emplace(id);
   if (fresh) {
@@ -173,7 +184,7 @@ void Kernel::Impl::connect(uint64_t conn_id, Connection& c, const ConnectRequest
   if (!serving()) {
     // Like ZooKeeper: a server without a leader takes no clients; they try the next one.
     log(CORRAL_LOG_DEBUG, "client " + std::to_string(conn_id) + " refused: not serving");
-    dropConnection(conn_id, "");
+    sayGoodbye(conn_id);
     return;
   }
   if (req.session_id != 0) {
@@ -216,7 +227,7 @@ void Kernel::Impl::connect(uint64_t conn_id, Connection& c, const ConnectRequest
     return;
   }
   if (!canOrder()) {
-    dropConnection(conn_id, "");
+    sayGoodbye(conn_id);
     return;
   }
   Txn txn = sm.prepareCreateSession(id, timeout, password, proposalZxid(), now_ms);

@@ -246,6 +246,11 @@ struct Client::Impl {
   void onEvent(const WatchEvent& e) {
     if (e.zxid > last_zxid) last_zxid = e.zxid;
     if (e.type == EventType::kNone) {
+      if (e.state == KeeperState::kDisconnected) {
+        // The server dropped this connection (e.g. it lost its leader): try the next one.
+        connectionLost();
+        return;
+      }
       if (e.state == KeeperState::kExpired) {
         connected = false;
         socket.reset();
