@@ -32,7 +32,7 @@ struct PeerSettings {
   PeerAddress listen;
   std::vector<PeerMember> peers;  // every other member, in config order
   int64_t reconnect_ms = 100;     // interval between connection attempts to a peer
-  int64_t heartbeat_ms = 500;     // ZMTP PING interval; a link silent for 3x is broken; 0: off
+  int64_t heartbeat_ms = 150;     // ZMTP PING interval; a link silent for 3x is broken; 0: off
   uint64_t max_message_bytes = 256ull << 20;  // larger messages are refused by send()
 };
 
