@@ -361,6 +361,19 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
     query_cv.notify_all();
   }
 
+  void runTimers(int64_t* next_timer) {
+    int64_t t = now();
+    if (peer == nullptr || t < *next_timer) return;
+    if (faults && t >= next_faults_check) {
+      std::string summary;
+      if (faults->reload(&summary)) log_fn(CORRAL_LOG_WARN, summary);
+      next_faults_check = t + 100;
+    }
+    flushDelayed();
+    kernel.onTimer(t);
+    *next_timer = t + kTimerMs;
+  }
+
   void run() {
     int64_t next_tick = now() + tick_ms;
     int64_t next_timer = now();
@@ -376,6 +389,9 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
         if (!running) return;
         batch.swap(queue);
       }
+      // Timers first: a server that was frozen (SIGSTOP) must notice that its leader or
+      // quorum went silent before it answers anything that queued up meanwhile.
+      runTimers(&next_timer);
       for (Event& e : batch) {
         int64_t t = now();
         switch (e.type) {
@@ -409,16 +425,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
       batch.clear();
       pollSnapshot();
       int64_t t = now();
-      if (peer != nullptr && t >= next_timer) {
-        if (faults && t >= next_faults_check) {
-          std::string summary;
-          if (faults->reload(&summary)) log_fn(CORRAL_LOG_WARN, summary);
-          next_faults_check = t + 100;
-        }
-        flushDelayed();
-        kernel.onTimer(t);
-        next_timer = t + kTimerMs;
-      }
+      runTimers(&next_timer);
       if (t >= next_tick) {
         kernel.onTick(t);
         next_tick = t + tick_ms;

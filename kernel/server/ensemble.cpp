@@ -51,6 +51,7 @@ class Kernel::Impl::ZabBridge : public zab::ZabOutput {
   void roleChanged(zab::Role role, int64_t leader, int64_t epoch, bool serving) override {
     k_->onRoleChanged(role, leader, epoch, serving);
   }
+  void barrierPassed(int64_t id) override { k_->onBarrierPassed(id); }
   void proposalsResumed() override {
     k_->drainForwarded();
     k_->drainAll();
@@ -163,7 +164,7 @@ bool Kernel::Impl::forwardWrite(Session& s, const Request& req) {
   w.u8(s.super_user ? 1 : 0);
   if (!zab->sendToLeader(std::move(payload))) {
     if (s.conn != 0) sayGoodbye(s.conn);  // no leader to forward it to: the client moves on
-    return true;  // the request is gone with its connection
+    return true;                          // the request is gone with its connection
   }
   s.forwarded.push_back(req.xid);
   s.writes_in_flight++;
@@ -242,8 +243,7 @@ void Kernel::Impl::onAppMessage(int64_t peer, std::string_view payload) {
       case AppKind::kSync: {
         int64_t id = r.i64();
         if (!r.ok()) return;
-        pending_syncs.push_back(PendingSync{peer, id, zab->lastLogged()});
-        answerSyncs();
+        queueSync(peer, id);
         return;
       }
       default:
@@ -252,18 +252,22 @@ void Kernel::Impl::onAppMessage(int64_t peer, std::string_view payload) {
   }
   if (kind == AppKind::kSyncDone) {
     int64_t id = r.i64();
-    auto it = sync_sessions.find(id);
-    if (!r.ok() || it == sync_sessions.end()) return;
-    int64_t session = it->second;
-    sync_sessions.erase(it);
-    auto s = sessions.find(session);
-    if (s == sessions.end() || s->second.syncs.empty()) return;
-    Request req = std::move(s->second.syncs.front());
-    s->second.syncs.pop_front();
-    s->second.writes_in_flight--;
-    answerRead(s->second, req);
-    drain(s->second);
+    if (r.ok()) finishSync(id);
   }
+}
+
+void Kernel::Impl::finishSync(int64_t id) {
+  auto it = sync_sessions.find(id);
+  if (it == sync_sessions.end()) return;
+  int64_t session = it->second;
+  sync_sessions.erase(it);
+  auto s = sessions.find(session);
+  if (s == sessions.end() || s->second.syncs.empty()) return;
+  Request req = std::move(s->second.syncs.front());
+  s->second.syncs.pop_front();
+  s->second.writes_in_flight--;
+  answerRead(s->second, req);
+  drain(s->second);
 }
 
 void Kernel::Impl::leaderTakesForwarded(int64_t peer, std::string_view payload) {
@@ -321,10 +325,42 @@ void Kernel::Impl::drainForwarded() {
   }
 }
 
+bool Kernel::Impl::leaderSync(Session& s, const Request& req) {
+  int64_t id = next_sync_id++;
+  sync_sessions[id] = s.id;
+  s.syncs.push_back(req);
+  s.writes_in_flight++;
+  queueSync(0, id);
+  return true;
+}
+
+void Kernel::Impl::queueSync(int64_t peer, int64_t id) {
+  pending_syncs.push_back(PendingSync{peer, id, zab->lastLogged()});
+  int64_t barrier = zab->raiseBarrier();  // may pass at once (a single voter)
+  for (PendingSync& p : pending_syncs)
+    if (p.peer == peer && p.id == id) {
+      p.barrier = barrier;
+      p.confirmed = barrier != 0 && barrier <= last_barrier_passed;
+    }
+  answerSyncs();
+}
+
+void Kernel::Impl::onBarrierPassed(int64_t id) {
+  last_barrier_passed = std::max(last_barrier_passed, id);
+  for (PendingSync& p : pending_syncs)
+    if (p.barrier != 0 && p.barrier <= id) p.confirmed = true;
+  answerSyncs();
+}
+
 void Kernel::Impl::answerSyncs() {
-  while (!pending_syncs.empty() && sm.lastZxid() >= pending_syncs.front().zxid) {
+  while (!pending_syncs.empty() && pending_syncs.front().confirmed &&
+         sm.lastZxid() >= pending_syncs.front().zxid) {
     PendingSync p = pending_syncs.front();
     pending_syncs.pop_front();
+    if (p.peer == 0) {
+      finishSync(p.id);
+      continue;
+    }
     std::string payload;
     ByteWriter w(&payload);
     w.u8(static_cast<uint8_t>(AppKind::kSyncDone));

@@ -60,10 +60,14 @@ struct Kernel::Impl {
     kSync = 5,            // learner -> leader: answer once what is proposed now commits
     kSyncDone = 6,        // leader -> learner
   };
+  // A sync the leader answers once what was proposed when it came is applied and a quorum
+  // confirmed (barrier) that this server still leads. peer 0: a client of the leader itself.
   struct PendingSync {
     int64_t peer;
     int64_t id;
     int64_t zxid;
+    int64_t barrier = 0;
+    bool confirmed = false;
   };
 
   class ZabBridge;
@@ -91,6 +95,7 @@ struct Kernel::Impl {
   std::deque<std::pair<int64_t, std::string>> forwarded_backlog;  // leader: waiting for zxids
   std::deque<PendingSync> pending_syncs;                          // leader: learners' syncs
   int64_t next_sync_id = 1;
+  int64_t last_barrier_passed = 0;
   std::map<int64_t, int64_t> sync_sessions;  // learner: sync id -> session
 
   Impl(KernelOptions o, const AuthRegistry* a, KernelOutput* k);
@@ -144,6 +149,10 @@ struct Kernel::Impl {
   bool forwardWrite(Session& s, const Request& req);
   void forwardCreate(uint64_t conn, int64_t id, int32_t timeout, const std::string& password);
   bool forwardSync(Session& s, const Request& req);
+  bool leaderSync(Session& s, const Request& req);
+  void queueSync(int64_t peer, int64_t id);
+  void onBarrierPassed(int64_t id);
+  void finishSync(int64_t id);
   void leaderTakesForwarded(int64_t peer, std::string_view payload);
   void drainForwarded();
   void answerSyncs();

@@ -134,7 +134,8 @@ bool Kernel::Impl::process(Session& s, const Request& req, int64_t now_ms) {
     return true;
   }
   if (s.writes_in_flight > 0) return false;
-  if (op == OpCode::kSync && ensemble() && !leading()) return forwardSync(s, req);
+  if (op == OpCode::kSync && ensemble())
+    return leading() ? leaderSync(s, req) : forwardSync(s, req);
   if (op == OpCode::kAuth) {
     Response r;
     r.xid = req.xid;

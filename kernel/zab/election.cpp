@@ -19,6 +19,7 @@ void Zab::Impl::enterLooking(const std::string& why) {
   learners.clear();
   leader_phase = LeaderPhase::kDiscovery;
   new_epoch_acks.clear();
+  barrier_echoes.clear();
   pending_epoch = 0;
   newleader_zxid = -1;
   acks_enabled = false;

@@ -267,6 +267,33 @@ void Zab::Impl::leaderTimer() {
   }
 }
 
+// A barrier confirms, by a round trip to a quorum after it was raised, that this server still
+// leads: no other leader can have committed anything a sync must wait for.
+int64_t Zab::Impl::raiseBarrier() {
+  int64_t id = ++barrier_seq;
+  barrier_echoes[id];
+  std::string ping = encodeMsg(MsgType::kPing, epoch, committed, {}, id);
+  for (const auto& [peer, l] : learners)
+    if (!l.observer && l.phase == LearnerPhase::kSynced) out->send(peer, ping);
+  checkBarrier(id);
+  return id;
+}
+
+void Zab::Impl::onBarrierEcho(int64_t peer, int64_t id) {
+  auto it = barrier_echoes.find(id);
+  if (it == barrier_echoes.end()) return;
+  it->second.insert(peer);
+  checkBarrier(id);
+}
+
+void Zab::Impl::checkBarrier(int64_t id) {
+  auto it = barrier_echoes.find(id);
+  if (it == barrier_echoes.end() || 1 + it->second.size() < quorum()) return;
+  // Echoes come back in order on each link: every earlier barrier has passed too.
+  barrier_echoes.erase(barrier_echoes.begin(), std::next(it));
+  out->barrierPassed(id);
+}
+
 void Zab::Impl::startNewEpoch() {
   pending_epoch = std::max(epoch, hs.accepted_epoch) + 1;
   hs.accepted_epoch = pending_epoch;
@@ -316,6 +343,9 @@ void Zab::Impl::onLeaderMessage(int64_t peer, const Msg& m) {
       onLearnerAck(peer, m);
       break;
     case MsgType::kPing:
+      if (m.a > 0 && it->second.phase == LearnerPhase::kSynced && !it->second.observer)
+        onBarrierEcho(peer, m.a);
+      [[fallthrough]];
     case MsgType::kApp:
       if (it->second.phase == LearnerPhase::kSynced && !m.payload.empty())
         out->onAppMessage(peer, m.payload);

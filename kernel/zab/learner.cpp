@@ -147,8 +147,9 @@ void Zab::Impl::onLearnerMessage(int64_t peer, const Msg& m) {
       setRole(role, leader_id, leader_epoch, true);
       return;
     case MsgType::kPing:
+      // Echo the leader's barrier number (a): it counts who still follows it.
       sendMsg(peer, MsgType::kPing, leader_epoch, last_logged,
-              learner_state == LearnerState::kSynced ? out->pingPayload() : std::string());
+              learner_state == LearnerState::kSynced ? out->pingPayload() : std::string(), m.a);
       return;
     case MsgType::kApp:
       if (learner_state == LearnerState::kSynced) out->onAppMessage(peer, m.payload);

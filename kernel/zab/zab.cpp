@@ -219,6 +219,12 @@ bool Zab::propose(int64_t zxid, std::string record) {
   return true;
 }
 
+int64_t Zab::raiseBarrier() {
+  Impl& z = *impl_;
+  if (z.role != Role::kLeading || !z.is_serving) return 0;
+  return z.raiseBarrier();
+}
+
 bool Zab::sendToLeader(std::string payload) {
   Impl& z = *impl_;
   if (z.role != Role::kFollowing && z.role != Role::kObserving) return false;

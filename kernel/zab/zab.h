@@ -86,6 +86,8 @@ class ZabOutput {
   virtual void roleChanged(Role role, int64_t leader, int64_t epoch, bool serving) = 0;
   // The leader may propose again (after a quorum moved to a new epoch).
   virtual void proposalsResumed() = 0;
+  // A quorum confirmed this leader after barrier `id` (and every earlier one) was raised.
+  virtual void barrierPassed(int64_t /*id*/) {}
   // The server's own messages riding on Zab's links (forwarded requests, session touches,
   // sync): from a learner to its leader or from the leader to a learner.
   virtual void onAppMessage(int64_t peer, std::string_view payload) = 0;
@@ -146,6 +148,11 @@ class Zab {
   // Proposes one record under nextZxid(): logs it and sends it to the followers.
   // False when not possible (not leading, storage refused it).
   bool propose(int64_t zxid, std::string record);
+
+  // Leader only: asks a quorum to confirm, by a round trip that starts now, that this server
+  // still leads; ZabOutput::barrierPassed(id) follows once it has (never, if it loses the
+  // lead). Returns the barrier's id; 0 when not leading.
+  int64_t raiseBarrier();
 
   // --- the server's own messages ---
   // Learner -> leader; false when there is no synced leader link.

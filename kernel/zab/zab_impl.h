@@ -99,6 +99,8 @@ struct Zab::Impl {
   int64_t next_ping = 0;
   int64_t pending_epoch = 0;  // kNewEpoch: the epoch moved to
   std::set<int64_t> new_epoch_acks;
+  int64_t barrier_seq = 0;
+  std::map<int64_t, std::set<int64_t>> barrier_echoes;  // barrier -> followers that echoed
   int64_t sync_point = 0;  // the leader's last zxid when sync began: its initial history
 
   // --- learner ---
@@ -150,6 +152,9 @@ struct Zab::Impl {
   void leaderTimer();
   void dropLearner(int64_t peer, const std::string& why);
   void startNewEpoch();
+  int64_t raiseBarrier();
+  void onBarrierEcho(int64_t peer, int64_t id);
+  void checkBarrier(int64_t id);
   void finishNewEpoch();
   void onLeaderMessage(int64_t peer, const Msg& m);
 
