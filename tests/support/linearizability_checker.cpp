@@ -13,23 +13,24 @@ struct State {
   int32_t version = 0;
 };
 
-// Applies op to s if the outcome it reports is possible from s. An unknown outcome is
-// always possible: the op either did what it asked (when it could) or failed.
+// Applies op to s if the outcome it reports is possible from s. An operation with an unknown
+// outcome is placed only where it takes effect: where it would have failed, leaving it out
+// is the same history, and leaving it out is always allowed.
 bool step(const State& s, const LinOperation& op, State* next) {
   *next = s;
   bool unknown = op.result == LinResult::kUnknown;
   switch (op.op) {
     case LinOp::kCreate:
       if (unknown || op.result == LinResult::kOk) {
-        if (s.exists) return unknown;
+        if (s.exists) return false;
         *next = State{true, op.value, 0};
         return true;
       }
       return op.result == LinResult::kNodeExists && s.exists;
     case LinOp::kCas:
       if (unknown) {
-        if (s.exists && s.version == op.expected_version)
-          *next = State{true, op.value, s.version + 1};
+        if (!s.exists || s.version != op.expected_version) return false;
+        *next = State{true, op.value, s.version + 1};
         return true;
       }
       if (op.result == LinResult::kOk) {
@@ -48,7 +49,7 @@ bool step(const State& s, const LinOperation& op, State* next) {
     case LinOp::kRemove: {
       bool matches = s.exists && (op.expected_version == -1 || s.version == op.expected_version);
       if (unknown || op.result == LinResult::kOk) {
-        if (!matches) return unknown;
+        if (!matches) return false;
         *next = State{};
         return true;
       }
@@ -72,18 +73,20 @@ struct Event {
 
 void lift(Event* call) {
   call->prev->next = call->next;
-  call->next->prev = call->prev;
+  if (call->next != nullptr) call->next->prev = call->prev;
   Event* ret = call->match;
+  if (ret == nullptr) return;
   ret->prev->next = ret->next;
   if (ret->next != nullptr) ret->next->prev = ret->prev;
 }
 
 void unlift(Event* call) {
-  Event* ret = call->match;
-  ret->prev->next = ret;
-  if (ret->next != nullptr) ret->next->prev = ret;
+  if (Event* ret = call->match) {
+    ret->prev->next = ret;
+    if (ret->next != nullptr) ret->next->prev = ret;
+  }
   call->prev->next = call;
-  call->next->prev = call;
+  if (call->next != nullptr) call->next->prev = call;
 }
 
 std::string cacheKey(const std::vector<uint64_t>& bits, const State& s) {
@@ -102,20 +105,24 @@ LinCheck checkPath(const std::string& path, const std::vector<LinOperation>& ops
   const size_t n = ops.size();
   std::vector<Event> events;
   events.reserve(2 * n + 1);
+  size_t known = 0;
   for (size_t i = 0; i < n; ++i) {
     events.push_back(Event{true, i, ops[i].call});
-    events.push_back(Event{false, i, ops[i].ret});
+    if (ops[i].result != LinResult::kUnknown) {
+      events.push_back(Event{false, i, ops[i].ret});
+      ++known;
+    }
   }
   // Calls before returns at equal times: touching intervals overlap.
   std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
     if (a.time != b.time) return a.time < b.time;
     return a.is_call && !b.is_call;
   });
-  std::vector<Event*> call_of(n), ret_of(n);
+  std::vector<Event*> call_of(n, nullptr), ret_of(n, nullptr);
   for (Event& e : events) (e.is_call ? call_of : ret_of)[e.op] = &e;
   for (size_t i = 0; i < n; ++i) {
     call_of[i]->match = ret_of[i];
-    ret_of[i]->match = call_of[i];
+    if (ret_of[i] != nullptr) ret_of[i]->match = call_of[i];
   }
   Event head{true, SIZE_MAX, 0};
   Event* prev = &head;
@@ -137,14 +144,16 @@ LinCheck checkPath(const std::string& path, const std::vector<LinOperation>& ops
   size_t stuck_at = SIZE_MAX;
   Event* entry = head.next;
   uint64_t iterations = 0;
-  while (head.next != nullptr) {
+  // Done when every operation with a known outcome is placed; the unknown ones left over
+  // simply never took effect.
+  while (known > 0) {
     if (++iterations % 4096 == 0 && Clock::now() > deadline) {
       out.timed_out = true;
       out.explanation = "path " + path + ": search budget exhausted after " +
                         std::to_string(iterations) + " steps";
       return out;
     }
-    if (entry->is_call) {
+    if (entry != nullptr && entry->is_call) {
       State next;
       size_t op = entry->op;
       if (step(state, ops[op], &next)) {
@@ -153,6 +162,7 @@ LinCheck checkPath(const std::string& path, const std::vector<LinOperation>& ops
           stack.push_back(Frame{entry, state});
           state = next;
           lift(entry);
+          if (entry->match != nullptr) --known;
           best = std::max(best, stack.size());
           entry = head.next;
           continue;
@@ -163,10 +173,10 @@ LinCheck checkPath(const std::string& path, const std::vector<LinOperation>& ops
       continue;
     }
     // A return whose operation could not be placed before it: undo the last choice.
-    if (stack.size() >= best) stuck_at = entry->op;
+    if (entry != nullptr && stack.size() >= best) stuck_at = entry->op;
     if (stack.empty()) {
       out.linearizable = false;
-      const LinOperation& op = ops[stuck_at == SIZE_MAX ? entry->op : stuck_at];
+      const LinOperation& op = ops[stuck_at == SIZE_MAX ? 0 : stuck_at];
       out.explanation = "path " + path + ": not linearizable; at most " + std::to_string(best) +
                         " of " + std::to_string(n) + " operations could be ordered, then " +
                         describe(op) + " fits no order";
@@ -178,6 +188,7 @@ LinCheck checkPath(const std::string& path, const std::vector<LinOperation>& ops
     size_t op = f.call->op;
     linearized[op / 64] &= ~(uint64_t{1} << (op % 64));
     unlift(f.call);
+    if (f.call->match != nullptr) ++known;
     entry = f.call->next;
   }
   out.linearizable = true;
