@@ -124,8 +124,10 @@ std::string zkwireAddress(const ServerConfig& config) {
   for (const auto& t : config.client_transports) {
     if (t.name != "zkwire") continue;
     size_t key = t.config_toml.find("listen");
-    size_t open = t.config_toml.find('"', key);
-    size_t close = t.config_toml.find('"', open + 1);
+    // toml++ writes strings with either quote.
+    size_t open = t.config_toml.find_first_of("\"'", key);
+    size_t close =
+        open == std::string::npos ? open : t.config_toml.find(t.config_toml[open], open + 1);
     if (key != std::string::npos && open != std::string::npos && close != std::string::npos)
       return t.config_toml.substr(open + 1, close - open - 1);
   }
