@@ -235,6 +235,41 @@ TEST_F(ClusterTest, WholeEnsembleKilledAndRestartedKeepsEveryAcknowledgedWrite) 
   for (int id : e.ids()) expectAllPresent(e, id, acked);
 }
 
+TEST_F(ClusterTest, SessionAndWatchesMoveWithTheClientToAnotherServer) {
+  Ensemble e(dir_, EnsembleOptions{});
+  e.startAll();
+  int leader = e.waitLeader();
+  ASSERT_NE(leader, 0);
+  int f1 = leader == 1 ? 2 : 1;
+  int f2 = 6 - leader - f1;
+  auto c = connectTo(e.nativeAddresses({f1, f2}));  // on f1 first
+  ASSERT_NE(c, nullptr);
+  int64_t session = c->sessionId();
+  ASSERT_EQ(c->create("/watched", "v0", CreateMode::kPersistent), ZkError::kOk);
+  ASSERT_EQ(c->create("/mine", "", CreateMode::kEphemeral), ZkError::kOk);
+  std::atomic<int> fired{0};
+  std::string data;
+  ASSERT_EQ(c->getData("/watched", &data, nullptr,
+                       [&](const WatchEvent& ev) {
+                         if (ev.type == EventType::kNodeDataChanged) ++fired;
+                       }),
+            ZkError::kOk);
+  e.kill(f1);
+  // The client resumes its session on f2 and re-arms its watch there.
+  ASSERT_TRUE(
+      waitFor([&] { return c->exists("/mine") == ZkError::kOk; }, std::chrono::seconds(10)));
+  EXPECT_EQ(c->sessionId(), session);
+  auto other = connectTo({e.nativeAddress(leader)});
+  ASSERT_NE(other, nullptr);
+  ASSERT_EQ(other->setData("/watched", "v1"), ZkError::kOk);
+  EXPECT_TRUE(waitFor([&] { return fired.load() == 1; }, std::chrono::seconds(10)));
+  // Its ephemeral lives as long as the session, wherever the client is.
+  EXPECT_EQ(other->exists("/mine"), ZkError::kOk);
+  c.reset();  // closes the session
+  EXPECT_TRUE(waitFor([&] { return other->exists("/mine") == ZkError::kNoNode; },
+                      std::chrono::seconds(10)));
+}
+
 TEST_F(ClusterTest, FiveVotersAndAnObserverSurviveTwoLostVoters) {
   EnsembleOptions o;
   o.voters = 5;
