@@ -1,5 +1,5 @@
 // A 3-voter ensemble under faults (leader killed and restarted, leader hung and resumed,
-// a follower cut off) while clients on every server do creates, compare-and-set setData
+// a follower cut off, the leader cut off) while clients on every server do creates, compare-and-set setData
 // and sync+getData on a few znodes; the recorded history must be linearizable.
 #include <corral/client.h>
 #include <gtest/gtest.h>
@@ -156,6 +156,14 @@ TEST(ClusterLinearizability, HistoryUnderFaultsIsLinearizable) {
   leader = e.waitLeader();
   int follower = leader == 1 ? 2 : 1;
   e.isolate(follower);
+  pauseFor(1500);
+  e.healAll();
+  ASSERT_NE(e.waitLeader(), 0);
+  pauseFor(1000);
+  // 4: the leader is cut off (it keeps running, believing it leads for a while), then healed.
+  leader = e.waitLeader();
+  ASSERT_NE(leader, 0);
+  e.isolate(leader);
   pauseFor(1500);
   e.healAll();
   ASSERT_NE(e.waitLeader(), 0);
