@@ -60,7 +60,7 @@ class NodeOutput : public KernelOutput {
 
 class Cluster {
  public:
-  explicit Cluster(int voters) {
+  explicit Cluster(int voters, int64_t max_counter = 0xfffffffeLL) : max_counter_(max_counter) {
     for (int i = 1; i <= voters; ++i) ids_.push_back(i);
     for (int64_t id : ids_) boot(id);
   }
@@ -80,11 +80,14 @@ class Cluster {
     z.init_limit = 10;
     z.sync_limit = 4;
     z.finalize_wait_ms = 10;
+    z.max_counter = max_counter_;
     o.ensemble = z;
     kernels_[id] = std::make_unique<Kernel>(o, nullptr, out.get());
     Kernel& k = *kernels_[id];
     std::string error;
-    if (!out->snapshot.second.empty()) EXPECT_TRUE(k.restoreSnapshot(out->snapshot.second, &error));
+    if (!out->snapshot.second.empty()) {
+      EXPECT_TRUE(k.restoreSnapshot(out->snapshot.second, &error));
+    }
     k.restoreHardState(out->hard_state);
     for (const auto& [zxid, rec] : out->log_records) EXPECT_TRUE(k.replay(zxid, rec, &error));
     k.start(now_);
@@ -231,6 +234,7 @@ class Cluster {
   const std::vector<int64_t>& ids() const { return ids_; }
 
  private:
+  int64_t max_counter_;
   std::vector<int64_t> ids_;
   std::map<int64_t, std::unique_ptr<NodeOutput>> outputs_;
   std::map<int64_t, std::unique_ptr<Kernel>> kernels_;
@@ -410,6 +414,34 @@ TEST_F(EnsembleKernelTest, NewLeaderTakesOverAndSessionsSurvive) {
   ASSERT_TRUE(cluster_.runUntil([&] { return cluster_.allServing(); }, 3000));
   cluster_.run(100);
   EXPECT_EQ(cluster_.server(old_leader).state().nodeCount(), base_ + 2);
+}
+
+// The zxid counter running out moves the ensemble to a new epoch without an election;
+// writes that arrive meanwhile wait and then go through, in order.
+TEST(EnsembleKernelCounter, ExhaustedCounterMovesToNewEpochWithoutElection) {
+  Cluster cluster(3, /*max_counter=*/4);
+  ASSERT_TRUE(cluster.runUntil([&] { return cluster.leader() != 0 && cluster.allServing(); }));
+  int64_t leader = cluster.leader();
+  int64_t epoch = cluster.server(leader).ensembleStatus()->epoch;
+  uint64_t c = cluster.open(cluster.follower());
+  ASSERT_TRUE(cluster.handshake(c));
+  for (int i = 0; i < 20; ++i) {
+    auto r = cluster.call(c, createOp("/n" + std::to_string(i)));
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->err, ZkError::kOk) << i;
+  }
+  uint64_t on_leader = cluster.open(leader);
+  ASSERT_TRUE(cluster.handshake(on_leader));
+  for (int i = 0; i < 10; ++i) {
+    auto r = cluster.call(on_leader, createOp("/l" + std::to_string(i)));
+    ASSERT_TRUE(r.has_value()) << i;
+    EXPECT_EQ(r->err, ZkError::kOk) << i;
+  }
+  EXPECT_EQ(cluster.leader(), leader);
+  EXPECT_FALSE(cluster.closed(c));  // no election: the client never lost its server
+  auto st = cluster.server(leader).ensembleStatus();
+  EXPECT_GE(st->epoch, epoch + 4);
+  EXPECT_LE(zab::counterOf(st->last_committed), 4);
 }
 
 }  // namespace
