@@ -137,6 +137,7 @@ struct Kernel::Impl {
   void applyDurable(int64_t durable_zxid);
   void applyOne(InFlight f);
   void answerRemote(const Txn& txn, const Applied& a);
+  void endSession(int64_t session_id, bool asked, int32_t xid);
   void afterApply();
   void expireSessions(int64_t now_ms);
   void cleanupNodes(int64_t now_ms);

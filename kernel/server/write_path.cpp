@@ -117,32 +117,12 @@ void Kernel::Impl::applyOne(InFlight f) {
     case Origin::kCreateSession:
       sessionCreated(f);
       break;
-    case Origin::kCloseSession: {
-      auto s = sessions.find(f.txn.session_id);
-      if (s == sessions.end()) break;
-      uint64_t conn = s->second.conn;
-      Response r;
-      r.xid = f.txn.xid;
-      reply(s->first, r);
-      sessions.erase(s);
-      if (conn != 0) dropConnection(conn, "");
+    case Origin::kCloseSession:
+      endSession(f.txn.session_id, true, f.txn.xid);
       break;
-    }
-    case Origin::kExpire: {
-      auto s = sessions.find(f.txn.session_id);
-      if (s == sessions.end()) break;
-      uint64_t conn = s->second.conn;
-      log(CORRAL_LOG_INFO, "session 0x" + hex(s->first) + " expired");
-      if (conn != 0) {
-        WatchEvent e;
-        e.type = EventType::kNone;
-        e.state = KeeperState::kExpired;
-        out->send(conn, encodeEvent(e));
-      }
-      sessions.erase(s);
-      if (conn != 0) dropConnection(conn, "");
+    case Origin::kExpire:
+      endSession(f.txn.session_id, false, 0);
       break;
-    }
     case Origin::kCleanup:
       if (!f.txn.fields.empty()) cleanup_in_flight.erase(f.txn.fields[0]);
       break;
@@ -150,6 +130,29 @@ void Kernel::Impl::applyOne(InFlight f) {
       answerRemote(f.txn, a);
       break;
   }
+}
+
+// A committed closeSession: the client that asked gets its answer; otherwise the session
+// expired and its client (if connected here) is told so. Either way the connection closes.
+void Kernel::Impl::endSession(int64_t session_id, bool asked, int32_t xid) {
+  auto s = sessions.find(session_id);
+  if (s == sessions.end()) return;
+  uint64_t conn = s->second.conn;
+  if (asked) {
+    Response r;
+    r.xid = xid;
+    reply(session_id, r);
+  } else {
+    log(CORRAL_LOG_INFO, "session 0x" + hex(session_id) + " expired");
+    if (conn != 0) {
+      WatchEvent e;
+      e.type = EventType::kNone;
+      e.state = KeeperState::kExpired;
+      out->send(conn, encodeEvent(e));
+    }
+  }
+  sessions.erase(s);
+  if (conn != 0) dropConnection(conn, "");
 }
 
 // A txn this server did not prepare (an ensemble's learner, or a leader applying what a
@@ -171,24 +174,9 @@ void Kernel::Impl::answerRemote(const Txn& txn, const Applied& a) {
     case OpCode::kCloseSession: {
       auto s = sessions.find(txn.session_id);
       if (s == sessions.end()) return;
-      uint64_t conn = s->second.conn;
       bool asked = s->second.closing && !s->second.forwarded.empty() &&
                    s->second.forwarded.front() == txn.xid;
-      if (conn != 0) {
-        if (asked) {
-          Response r;
-          r.xid = txn.xid;
-          reply(s->first, r);
-        } else {
-          log(CORRAL_LOG_INFO, "session 0x" + hex(s->first) + " expired");
-          WatchEvent e;
-          e.type = EventType::kNone;
-          e.state = KeeperState::kExpired;
-          out->send(conn, encodeEvent(e));
-        }
-      }
-      sessions.erase(s);
-      if (conn != 0) dropConnection(conn, "");
+      endSession(txn.session_id, asked, txn.xid);
       return;
     }
     default: {
