@@ -216,6 +216,11 @@ TEST_F(ClusterTest, PartitionedLeaderCannotCommitAndRejoinsWithoutItsStrayWrite)
     EXPECT_EQ(c->exists("/after"), ZkError::kOk) << "server " << id;
     EXPECT_EQ(c->exists("/stray"), ZkError::kNoNode) << "server " << id;
   }
+  // What it took from the leader (a snapshot, its log emptied) is durable: it restarts from it.
+  e.kill(old_leader);
+  e.start(old_leader);
+  ASSERT_TRUE(e.waitServing(old_leader));
+  expectAllPresent(e, old_leader, {"/before", "/after"});
 }
 
 TEST_F(ClusterTest, WholeEnsembleKilledAndRestartedKeepsEveryAcknowledgedWrite) {
