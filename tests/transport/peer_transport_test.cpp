@@ -249,6 +249,15 @@ class Node {
         [&](const PeerRecorder::State& s) { return !s.isUp(peer) && s.downs(peer) >= downs; },
         timeout);
   }
+  // The transport's log and the link events, for failure messages.
+  std::string diagnostics() {
+    std::string out = "server " + std::to_string(id_) + " log:\n";
+    for (const std::string& line : host_.lines()) out += "  " + line + "\n";
+    for (const auto& [peer, links] : sink_.state().links)
+      out += "  links to " + std::to_string(peer) + ": " + std::string(links.begin(), links.end()) +
+             "\n";
+    return out;
+  }
   bool waitMessages(uint64_t peer, size_t n, std::chrono::milliseconds timeout = 10s) {
     return sink_.waitFor([&](const PeerRecorder::State& s) { return s.count(peer) >= n; }, timeout);
   }
@@ -332,8 +341,11 @@ TEST_F(PeerTransportTest, ThreeServersComeUpAndExchangeMessagesBothWays) {
 
 TEST_F(PeerTransportTest, TenThousandMessagesEachWayArriveInOrderAndWhole) {
   auto ports = portsFor({1, 2});
-  Node a(1, ports);
-  Node b(2, ports);
+  // Lenient heartbeats: on a crowded machine a test process can be starved of CPU for a
+  // few hundred ms, and a link that breaks (correctly reported down) loses messages.
+  const std::string lenient = "heartbeat_ms = 1000\n";
+  Node a(1, ports, lenient);
+  Node b(2, ports, lenient);
   ASSERT_TRUE(a.waitUp(2));
   ASSERT_TRUE(b.waitUp(1));
   constexpr size_t kCount = 10'000;
@@ -351,8 +363,10 @@ TEST_F(PeerTransportTest, TenThousandMessagesEachWayArriveInOrderAndWhole) {
   tb.join();
   EXPECT_EQ(refused_a.load(), 0u);
   EXPECT_EQ(refused_b.load(), 0u);
-  ASSERT_TRUE(b.waitMessages(1, kCount, 60s)) << b.sink().state().count(1);
-  ASSERT_TRUE(a.waitMessages(2, kCount, 60s)) << a.sink().state().count(2);
+  ASSERT_TRUE(b.waitMessages(1, kCount, 60s)) << b.sink().state().count(1) << "\n"
+                                              << a.diagnostics() << b.diagnostics();
+  ASSERT_TRUE(a.waitMessages(2, kCount, 60s)) << a.sink().state().count(2) << "\n"
+                                              << a.diagnostics() << b.diagnostics();
   for (Node* n : {&a, &b}) {
     uint64_t from = n == &a ? 2 : 1;
     n->sink().inspect([&](const PeerRecorder::State& s) {
@@ -697,6 +711,8 @@ class Relay {
   }
   // Paused: nothing is relayed (connections stay open, bytes wait in the kernel).
   void pause(bool paused) { paused_ = paused; }
+  // Relays at most this many bytes per second (0: as fast as it can).
+  void limitRate(uint64_t bytes_per_second) { rate_ = bytes_per_second; }
   size_t connections() {
     std::lock_guard<std::mutex> lock(mu_);
     return pairs_.size();
@@ -758,6 +774,9 @@ class Relay {
           closePair(pair);
           break;  // indices moved: poll again
         }
+        if (uint64_t rate = rate_; rate > 0)
+          std::this_thread::sleep_for(
+              std::chrono::microseconds(static_cast<uint64_t>(n) * 1'000'000 / rate));
       }
     }
   }
@@ -766,6 +785,7 @@ class Relay {
   int listen_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false}, cut_{false}, paused_{false};
+  std::atomic<uint64_t> rate_{0};
   std::mutex mu_;
   std::vector<std::pair<int, int>> pairs_;
 };
@@ -821,6 +841,39 @@ TEST_F(PeerTransportTest, HeartbeatsDetectASilentLinkAndItRecovers) {
   ASSERT_EQ(a.send(2, "healed"), PeerCode::kOk);
   ASSERT_TRUE(b.waitMessages(1, 1));
   EXPECT_EQ(b.sink().state().messages[1], std::vector<std::string>{"healed"});
+}
+
+// Heartbeats must break a link only when the peer is silent, not when it is busy: here the
+// receiver's kernel stalls for 10 heartbeat timeouts while the sender keeps sending, and a
+// 5 MB message crawls through a slow relay for several timeouts.
+TEST_F(PeerTransportTest, SlowReaderAndSlowLargeMessageDoNotBreakTheLink) {
+  std::vector<int> p = freePorts(3);
+  Relay relay(p[2], p[1]);
+  const std::string fast = "heartbeat_ms = 100\n";  // a link silent for 300 ms is broken
+  Node a(1, {{1, p[0]}, {2, p[2]}}, fast);
+  Node b(2, {{1, p[0]}, {2, p[1]}}, fast);
+  ASSERT_TRUE(a.waitUp(2));
+  ASSERT_TRUE(b.waitUp(1));
+
+  std::atomic<bool> stalled{false};
+  b.sink().setOnMessage([&](uint64_t, ByteView) {
+    if (!stalled.exchange(true)) std::this_thread::sleep_for(1500ms);
+  });
+  constexpr size_t kCount = 30'000;  // more than libzmq holds on both sides
+  for (size_t i = 0; i < kCount; ++i) ASSERT_EQ(a.send(2, std::to_string(i)), PeerCode::kOk);
+  ASSERT_TRUE(b.waitMessages(1, kCount, 30s)) << a.diagnostics() << b.diagnostics();
+  b.sink().setOnMessage(nullptr);
+
+  relay.limitRate(5u << 20);  // 5 MB/s: the big message takes about a second
+  std::string big(5u << 20, 'b');
+  ASSERT_EQ(a.send(2, big), PeerCode::kOk);
+  ASSERT_EQ(a.send(2, "after the big one"), PeerCode::kOk);
+  ASSERT_TRUE(b.waitMessages(1, kCount + 2, 30s)) << a.diagnostics() << b.diagnostics();
+  PeerRecorder::State s = b.sink().state();
+  EXPECT_EQ(s.messages[1][kCount], big);
+  EXPECT_EQ(s.messages[1][kCount + 1], "after the big one");
+  EXPECT_EQ(s.links[1], std::vector<char>{'U'}) << b.diagnostics();
+  EXPECT_EQ(a.sink().state().links[2], std::vector<char>{'U'}) << a.diagnostics();
 }
 
 // A server in a child process, so that the test can SIGKILL it. The child runs this binary

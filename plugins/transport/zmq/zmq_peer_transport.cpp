@@ -48,16 +48,31 @@ bool isMagic(const zmq::message_t& m) {
          std::memcmp(m.data(), kHelloMagic.data(), kHelloMagic.size()) == 0;
 }
 
-// Options both socket kinds share: drop unsent data at close, ZMTP heartbeats.
-void commonOptions(zmq::socket_t& s, const PeerSettings& cfg, bool ipv6) {
-  s.set(zmq::sockopt::linger, 0);
-  if (ipv6) s.set(zmq::sockopt::ipv6, 1);
-  if (cfg.heartbeat_ms > 0) {
-    int ivl = static_cast<int>(cfg.heartbeat_ms);
-    s.set(zmq::sockopt::heartbeat_ivl, ivl);
-    s.set(zmq::sockopt::heartbeat_timeout, 3 * ivl);
-    s.set(zmq::sockopt::heartbeat_ttl, std::min(3 * ivl, 6'553'500));
-  }
+// ZMTP heartbeats, set so that only a silent peer breaks a link, never a busy one. libzmq
+// cancels a heartbeat timeout only when a whole message arrives, and a PING travels behind
+// the data queued before it. So the side that judges must be the DEALER, whose connection
+// carries our data one way and nothing but the peer ROUTER's PINGs (and PONGs) the other
+// way: those are never stuck behind a large message, nor held back when the peer's kernel
+// reads slowly (libzmq keeps sending PINGs while it stops reading). The DEALER gives up
+// 3 intervals after its own unanswered PING, or (TTL, which the ROUTER's PINGs carry) 3
+// intervals after the last thing it heard. The ROUTER never times out (its peer's DEALER
+// does) and the DEALER's PINGs carry no TTL.
+constexpr int kNeverMs = 86'400'000;
+
+void dealerHeartbeats(zmq::socket_t& s, const PeerSettings& cfg) {
+  if (cfg.heartbeat_ms <= 0) return;
+  int ivl = static_cast<int>(cfg.heartbeat_ms);
+  s.set(zmq::sockopt::heartbeat_ivl, ivl);
+  s.set(zmq::sockopt::heartbeat_timeout, 3 * ivl);
+}
+
+void routerHeartbeats(zmq::socket_t& s, const PeerSettings& cfg) {
+  if (cfg.heartbeat_ms <= 0) return;
+  int ivl = static_cast<int>(cfg.heartbeat_ms);
+  s.set(zmq::sockopt::heartbeat_ivl, ivl);
+  s.set(zmq::sockopt::heartbeat_timeout, kNeverMs);
+  // libzmq sends the TTL in tenths of a second, rounded down: round up instead.
+  s.set(zmq::sockopt::heartbeat_ttl, std::min((3 * ivl + 99) / 100 * 100, 6'553'500));
 }
 }  // namespace
 
@@ -86,7 +101,9 @@ ZmqPeerTransport::~ZmqPeerTransport() {
 
 void ZmqPeerTransport::openOut(Peer& p) {
   p.out = zmq::socket_t(ctx_, zmq::socket_type::dealer);
-  commonOptions(p.out, settings_, p.address.ipv6);
+  p.out.set(zmq::sockopt::linger, 0);  // unsent messages are dropped at close
+  if (p.address.ipv6) p.out.set(zmq::sockopt::ipv6, 1);
+  dealerHeartbeats(p.out, settings_);
   // Nothing is queued for a connection that is not established, and a broken connection's
   // queue is dropped, not replayed on the next one: every connection starts with our hello.
   p.out.set(zmq::sockopt::immediate, 1);
@@ -131,7 +148,9 @@ PeerCode ZmqPeerTransport::start(PeerSink* sink, ErrorBuf err) noexcept {
   const std::string listen = settings_.listen.text();
   try {
     router_ = zmq::socket_t(ctx_, zmq::socket_type::router);
-    commonOptions(router_, settings_, settings_.listen.ipv6);
+    router_.set(zmq::sockopt::linger, 0);
+    if (settings_.listen.ipv6) router_.set(zmq::sockopt::ipv6, 1);
+    routerHeartbeats(router_, settings_);
     router_.set(zmq::sockopt::rcvhwm, kRecvHwm);
     // libzmq drops the connection of a peer whose message is larger: max_message_bytes is
     // the same on every member, and send() refuses larger messages.
