@@ -22,7 +22,7 @@ std::unique_ptr<Client> connectTo(const std::vector<std::string>& servers,
   ClientOptions o;
   o.servers = servers;
   o.session_timeout_ms = timeout_ms;
-  o.connect_timeout = std::chrono::milliseconds(10000);
+  o.connect_timeout = std::chrono::milliseconds(20000);  // a loaded CI machine is slow
   o.request_timeout = std::chrono::milliseconds(5000);
   auto c = std::make_unique<Client>(o);
   if (c->connect() != ZkError::kOk) return nullptr;
