@@ -37,4 +37,20 @@ inline bool onlyKnownKeys(const toml::table& t, std::initializer_list<std::strin
   return true;
 }
 
+// Reads an optional integer key within [lo, hi] into out; false (with "<plugin>: 'key' must
+// be an integer from lo to hi" in err) when it is present but of the wrong type or range.
+inline bool readInt(const toml::table& t, std::string_view key, int64_t lo, int64_t hi,
+                    int64_t& out, std::string_view plugin, ErrorBuf err) {
+  const toml::node* node = t.get(key);
+  if (node == nullptr) return true;
+  std::optional<int64_t> v = node->value_exact<int64_t>();
+  if (!v || *v < lo || *v > hi) {
+    err.write(std::string(plugin) + ": '" + std::string(key) + "' must be an integer from " +
+              std::to_string(lo) + " to " + std::to_string(hi));
+    return false;
+  }
+  out = *v;
+  return true;
+}
+
 }  // namespace corral::plugins

@@ -15,20 +15,6 @@ bool fail(ErrorBuf err, const std::string& msg) {
   return false;
 }
 
-// Reads an optional integer key within [lo, hi]; false (with err written) when it is present
-// but of the wrong type or out of range.
-bool readInt(const toml::table& t, std::string_view key, int64_t lo, int64_t hi, int64_t& out,
-             ErrorBuf err) {
-  const toml::node* node = t.get(key);
-  if (node == nullptr) return true;
-  std::optional<int64_t> v = node->value_exact<int64_t>();
-  if (!v || *v < lo || *v > hi)
-    return fail(err, "'" + std::string(key) + "' must be an integer from " + std::to_string(lo) +
-                         " to " + std::to_string(hi));
-  out = *v;
-  return true;
-}
-
 // Parses a decimal number made only of digits (no sign, no spaces) within [lo, hi].
 bool parseNumber(std::string_view s, uint64_t lo, uint64_t hi, uint64_t* out) {
   if (s.empty() || s.size() > 20) return false;
@@ -149,10 +135,12 @@ std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorB
     s.peers.push_back(std::move(m));
   }
 
-  if (!readInt(*table, "reconnect_ms", 1, 60'000, s.reconnect_ms, err)) return std::nullopt;
-  if (!readInt(*table, "heartbeat_ms", 0, 600'000, s.heartbeat_ms, err)) return std::nullopt;
+  if (!plugins::readInt(*table, "reconnect_ms", 1, 60'000, s.reconnect_ms, kWho, err))
+    return std::nullopt;
+  if (!plugins::readInt(*table, "heartbeat_ms", 0, 600'000, s.heartbeat_ms, kWho, err))
+    return std::nullopt;
   int64_t max_bytes = static_cast<int64_t>(s.max_message_bytes);
-  if (!readInt(*table, "max_message_bytes", 1, int64_t{1} << 40, max_bytes, err))
+  if (!plugins::readInt(*table, "max_message_bytes", 1, int64_t{1} << 40, max_bytes, kWho, err))
     return std::nullopt;
   s.max_message_bytes = static_cast<uint64_t>(max_bytes);
   return s;

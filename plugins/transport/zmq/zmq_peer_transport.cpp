@@ -1,5 +1,7 @@
 #include "zmq_peer_transport.h"
 
+#include "recv_message.h"
+
 #include <algorithm>
 #include <cstring>
 #include <random>
@@ -382,17 +384,7 @@ void ZmqPeerTransport::flushOutbox() {
 void ZmqPeerTransport::receiveReady() {
   for (int i = 0; i < 1024 && running_; ++i) {
     std::vector<zmq::message_t> parts;
-    zmq::message_t part;
-    if (!router_.recv(part, zmq::recv_flags::dontwait)) return;
-    bool more = part.more();
-    parts.push_back(std::move(part));
-    // A ZeroMQ message is delivered atomically: once its first part is here, all are.
-    while (more) {
-      zmq::message_t next;
-      if (!router_.recv(next, zmq::recv_flags::none)) break;
-      more = next.more();
-      parts.push_back(std::move(next));
-    }
+    if (!receiveMessage(router_, &parts)) return;
     handleIncoming(parts);
   }
 }
