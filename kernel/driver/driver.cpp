@@ -132,7 +132,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
     size_t index = conn >> kTransportShift;
     if (index < transports.size()) transports[index]->close(conn & kConnMask);
   }
-  bool append(int64_t zxid, const std::string& record, std::string* error) override {
+  bool append(int64_t zxid, std::string_view record, std::string* error) override {
     char err[512] = {0};
     StorageCode code =
         storage->append(static_cast<uint64_t>(zxid), ByteView(record.data(), record.size()),

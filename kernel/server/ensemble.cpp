@@ -20,7 +20,7 @@ class Kernel::Impl::ZabBridge : public zab::ZabOutput {
   }
   bool append(int64_t zxid, std::string_view record) override {
     std::string error;
-    if (k_->out->append(zxid, std::string(record), &error)) return true;
+    if (k_->out->append(zxid, record, &error)) return true;
     k_->log(CORRAL_LOG_ERROR, "storage refused txn 0x" + hex(zxid) + ": " + error);
     return false;
   }

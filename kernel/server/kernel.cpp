@@ -38,9 +38,7 @@ bool Kernel::replay(int64_t zxid, std::string_view record, std::string* error) {
   }
   int64_t last = k.last_replayed;
   if (zxid <= last) return true;  // already in the snapshot
-  // The next counter, or the first txn of a new epoch: anything else means lost txns.
-  bool follows = zxid == last + 1 || ((zxid >> 32) > (last >> 32) && (zxid & 0xffffffff) == 1);
-  if (!follows) {
+  if (!zab::followsZxid(zxid, last)) {
     *error = "log gap: txn " + std::to_string(zxid) + " follows txn " + std::to_string(last);
     return false;
   }

@@ -32,7 +32,7 @@ class KernelOutput {
   virtual void send(uint64_t conn, std::string frame) = 0;
   virtual void close(uint64_t conn) = 0;
   // Stages one txn record in storage; false (with a reason) if storage refused it.
-  virtual bool append(int64_t zxid, const std::string& record, std::string* error) = 0;
+  virtual bool append(int64_t zxid, std::string_view record, std::string* error) = 0;
   virtual void requestSync() = 0;
   // Drops staged records above zxid after a storage failure.
   virtual void truncateAfter(int64_t zxid) = 0;

@@ -11,12 +11,6 @@ namespace corral::zab {
 namespace {
 constexpr uint8_t kAckNewLeader = 1;
 constexpr uint8_t kAckNewEpoch = 2;
-
-// The next record of a history: the next counter, or the first of a later epoch.
-bool follows(int64_t zxid, int64_t last) {
-  if (epochOf(zxid) == epochOf(last)) return counterOf(zxid) == counterOf(last) + 1;
-  return epochOf(zxid) > epochOf(last) && counterOf(zxid) == 1;
-}
 }  // namespace
 
 void Zab::Impl::becomeLearner(int64_t leader) {
@@ -90,7 +84,7 @@ void Zab::Impl::onLearnerMessage(int64_t peer, const Msg& m) {
       if (m.zxid > last_logged) {
         // Each record names its predecessor: a lost message (fault injection, a broken
         // link not yet reported) shows as a gap, and a fresh sync repairs it.
-        if (m.a != last_logged || !follows(m.zxid, last_logged))
+        if (m.a != last_logged || !followsZxid(m.zxid, last_logged))
           return enterLooking("gap in the leader's stream: 0x" + hexZxid(m.zxid) + " (after 0x" +
                               hexZxid(m.a) + ") follows 0x" + hexZxid(last_logged));
         if (!appendRecord(m.zxid, m.payload))

@@ -205,13 +205,12 @@ int64_t Zab::nextZxid() const {
 bool Zab::propose(int64_t zxid, std::string record) {
   Impl& z = *impl_;
   if (!canPropose() || zxid != nextZxid()) return false;
-  int64_t previous = z.last_logged;
-  if (!z.appendRecord(zxid, record)) {
+  std::string msg = encodeMsg(MsgType::kProposal, z.epoch, zxid, record, z.last_logged);
+  if (!z.appendRecord(zxid, std::move(record))) {
     z.enterLooking("storage refused proposal " + std::to_string(zxid));
     return false;
   }
   ++z.next_counter;
-  std::string msg = encodeMsg(MsgType::kProposal, z.epoch, zxid, record, previous);
   for (auto& [id, l] : z.learners)
     if (!l.observer && l.phase >= Impl::LearnerPhase::kSyncing) z.out->send(id, msg);
   z.out->requestSync();

@@ -42,6 +42,13 @@ inline int64_t makeZxid(int64_t epoch, int64_t counter) {
                               static_cast<uint64_t>(counter));
 }
 
+// Whether zxid may come right after last in a history: the next counter of the same epoch,
+// or the first counter of a later epoch. Anything else means lost txns.
+inline bool followsZxid(int64_t zxid, int64_t last) {
+  if (epochOf(zxid) == epochOf(last)) return counterOf(zxid) == counterOf(last) + 1;
+  return epochOf(zxid) > epochOf(last) && counterOf(zxid) == 1;
+}
+
 struct HardState {
   int64_t accepted_epoch = 0;  // the newest epoch this server promised to follow
   int64_t current_epoch = 0;   // the newest epoch whose leader this server synced with

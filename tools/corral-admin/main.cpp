@@ -55,7 +55,7 @@ class NullOutput : public KernelOutput {
  public:
   void send(uint64_t, std::string) override {}
   void close(uint64_t) override {}
-  bool append(int64_t, const std::string&, std::string*) override { return true; }
+  bool append(int64_t, std::string_view, std::string*) override { return true; }
   void requestSync() override {}
   void truncateAfter(int64_t) override {}
   void snapshotDue(int64_t) override {}

@@ -21,8 +21,8 @@ class NodeOutput : public KernelOutput {
   NodeOutput(Cluster* cluster, int64_t id) : cluster_(cluster), id_(id) {}
   void send(uint64_t conn, std::string frame) override;
   void close(uint64_t conn) override { closed.insert(conn); }
-  bool append(int64_t zxid, const std::string& record, std::string*) override {
-    log_records.emplace_back(zxid, record);
+  bool append(int64_t zxid, std::string_view record, std::string*) override {
+    log_records.emplace_back(zxid, std::string(record));
     return true;
   }
   void requestSync() override { sync_wanted = true; }

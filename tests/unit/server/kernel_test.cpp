@@ -21,12 +21,12 @@ class FakeOutput : public KernelOutput {
     frames[conn].push_back(f);
   }
   void close(uint64_t conn) override { closed.push_back(conn); }
-  bool append(int64_t zxid, const std::string& record, std::string* error) override {
+  bool append(int64_t zxid, std::string_view record, std::string* error) override {
     if (refuse_appends) {
       *error = "disk full";
       return false;
     }
-    records.emplace_back(zxid, record);
+    records.emplace_back(zxid, std::string(record));
     return true;
   }
   void requestSync() override { ++syncs; }
