@@ -9,8 +9,9 @@ namespace corral::lmdb {
 std::optional<Settings> parseSettings(std::string_view toml, const char* data_dir, ErrorBuf err) {
   auto table = corral::plugins::parseConfig(toml, err);
   if (!table ||
-      !corral::plugins::onlyKnownKeys(*table, {"path", "map_size_mb", "sync", "snapshots_retained"},
-                                      "lmdb storage", err))
+      !corral::plugins::onlyKnownKeys(
+          *table, {"path", "map_size_mb", "sync", "snapshots_retained", "journal_segment_mb"},
+          "lmdb storage", err))
     return std::nullopt;
   Settings s;
   std::string base = data_dir != nullptr ? data_dir : ".";
@@ -46,6 +47,14 @@ std::optional<Settings> parseSettings(std::string_view toml, const char* data_di
       return std::nullopt;
     }
     s.snapshots_retained = static_cast<uint32_t>(n);
+  }
+  if (auto v = (*table)["journal_segment_mb"]; v) {
+    int64_t mb = v.value_or(int64_t{0});
+    if (!v.is_integer() || mb < 1 || mb > 4096) {
+      err.write("lmdb storage: 'journal_segment_mb' must be an integer from 1 to 4096");
+      return std::nullopt;
+    }
+    s.journal_segment_mb = static_cast<uint64_t>(mb);
   }
   return s;
 }

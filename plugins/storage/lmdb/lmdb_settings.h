@@ -15,6 +15,7 @@ struct Settings {
   uint64_t map_size_mb = 4096;  // upper bound of the store's size (LMDB's map size)
   bool fsync = true;            // sync = "fsync" (default) or "none" (tests only: not durable)
   uint32_t snapshots_retained = 3;
+  uint64_t journal_segment_mb = 64;  // journal files are written out (as zeros) this big
 };
 
 // Parses the table; nullopt with the offending key named in err.

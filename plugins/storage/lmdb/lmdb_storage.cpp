@@ -1,16 +1,20 @@
-// The "lmdb" storage plugin: the txn log, snapshots and ZAB epochs in one LMDB environment.
+// The "lmdb" storage plugin: snapshots and ZAB epochs in an LMDB environment, the txn log
+// in an append-only journal beside it (journal.h).
 //
-// Durability: append() stages records in memory; a sync thread writes everything staged in
-// one LMDB write transaction and commits it (LMDB fsyncs on commit), then reports the last
-// zxid durable. Records staged while a commit runs go together in the next one: group
-// commit, so throughput grows with concurrency instead of being bound by one fsync per write.
+// Durability: append() stages records in memory; a sync thread writes everything staged as
+// one group into the journal and fdatasyncs it once, then reports the last zxid durable.
+// Records staged while a sync runs go together in the next one: group commit, so
+// throughput grows with concurrency instead of being bound by one fsync per write.
+// Snapshots and epochs are rare and go through LMDB commits (synced on commit).
 //
-// Integrity: every value carries a CRC-32 of its key and bytes, checked whenever it is read;
-// a mismatch is a kCorruption error naming the file and the zxid. LMDB's copy-on-write pages
-// and atomic meta-page switch mean a crash never leaves a half-written transaction.
+// Integrity: every value and journal record carries a CRC-32C, checked whenever it is
+// read; a mismatch is a kCorruption error naming the file and the zxid or offset. LMDB's
+// copy-on-write pages and atomic meta-page switch mean a crash never leaves a half-written
+// transaction; the journal cuts a torn final write off at open.
 //
-// Layout (named databases): "log" zxid(8 bytes, big-endian) -> crc | record;
-// "snap" zxid -> crc | snapshot; "meta" "hardstate" -> crc | accepted | current.
+// Layout: <path>/data.mdb with named databases "snap" zxid(8 bytes, big-endian) -> crc |
+// snapshot and "meta" "hardstate" -> crc | accepted | current; <path>/journal/*.log.
+// Stores written before the journal kept the log in a "log" database: open() moves it.
 #include <corral/storage.h>
 #include <lmdb.h>
 #include <sys/mman.h>
@@ -26,6 +30,7 @@
 #include <vector>
 
 #include "crc32.h"
+#include "journal.h"
 #include "lmdb_settings.h"
 #include "verify.h"
 
@@ -81,7 +86,12 @@ StorageCode codeOf(int rc) {
 
 class LmdbStorage final : public StoragePlugin {
  public:
-  LmdbStorage(lmdb::Settings s, const corral_host_api* host) : s_(std::move(s)), host_(host) {}
+  LmdbStorage(lmdb::Settings s, const corral_host_api* host)
+      : s_(std::move(s)),
+        host_(host),
+        journal_(s_.path + "/journal", s_.journal_segment_mb << 20, s_.fsync,
+                 [this](const std::string& msg) { hostLog(host_, CORRAL_LOG_WARN, "lmdb", msg); }) {
+  }
 
   ~LmdbStorage() override {
     {
@@ -119,7 +129,6 @@ class LmdbStorage final : public StoragePlugin {
     }
     MDB_txn* txn = nullptr;
     rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc == 0) rc = mdb_dbi_open(txn, "log", MDB_CREATE, &log_);
     if (rc == 0) rc = mdb_dbi_open(txn, "snap", MDB_CREATE, &snap_);
     if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &meta_);
     if (rc == 0) {
@@ -131,14 +140,19 @@ class LmdbStorage final : public StoragePlugin {
       err.write("lmdb storage: cannot open databases in " + s_.path + ": " + mdb_strerror(rc));
       return codeOf(rc);
     }
-    // The newest record and snapshot set where appends continue.
-    uint64_t last = 0;
-    StorageCode code = lastKey(log_, &last, err);
+
+    StorageCode code = journal_.open(&problem);
+    if (code != StorageCode::kOk) {
+      err.write("lmdb storage: " + problem);
+      return code;
+    }
+    code = moveLogToJournal(err);
     if (code != StorageCode::kOk) return code;
+    // The newest record and snapshot set where appends continue.
     uint64_t snap = 0;
     code = lastKey(snap_, &snap, err);
     if (code != StorageCode::kOk) return code;
-    last_appended_ = std::max(last, snap);
+    last_appended_ = std::max(journal_.lastZxid(), snap);
     durable_ = last_appended_;
     syncer_ = std::thread([this] { syncLoop(); });
     return StorageCode::kOk;
@@ -177,29 +191,14 @@ class LmdbStorage final : public StoragePlugin {
   }
 
   StorageCode readLog(uint64_t after_zxid, LogVisitor& visitor, ErrorBuf err) noexcept override {
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
-    if (rc != 0) return fail(err, "cannot read the log", rc);
-    MDB_cursor* cur = nullptr;
-    rc = mdb_cursor_open(txn, log_, &cur);
-    std::string start = bigEndian(after_zxid + 1);
-    MDB_val k = mdbVal(start), v;
-    StorageCode code = StorageCode::kOk;
-    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc; rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      uint64_t zxid = fromBigEndian(k);
-      std::string_view payload;
-      if (!unseal(k, v, &payload)) {
-        err.write("lmdb storage: " + s_.path + "/data.mdb: log record for zxid " +
-                  std::to_string(zxid) + " fails its checksum");
-        code = StorageCode::kCorruption;
-        break;
-      }
-      if (!visitor.onRecord(zxid, ByteView(payload.data(), payload.size()))) break;
-    }
-    if (code == StorageCode::kOk && rc != 0 && rc != MDB_NOTFOUND) code = fail(err, "log scan", rc);
-    if (cur != nullptr) mdb_cursor_close(cur);
-    mdb_txn_abort(txn);
+    std::string problem;
+    StorageCode code = journal_.read(
+        after_zxid,
+        [&](uint64_t zxid, std::string_view record) {
+          return visitor.onRecord(zxid, ByteView(record.data(), record.size()));
+        },
+        &problem);
+    if (code != StorageCode::kOk) err.write("lmdb storage: " + problem);
     return code;
   }
 
@@ -211,25 +210,10 @@ class LmdbStorage final : public StoragePlugin {
       if (last_appended_ > zxid) last_appended_ = zxid;
       if (durable_ > zxid) durable_ = zxid;
     }
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc != 0) return fail(err, "cannot truncate the log", rc);
-    MDB_cursor* cur = nullptr;
-    rc = mdb_cursor_open(txn, log_, &cur);
-    std::string start = bigEndian(zxid + 1);
-    MDB_val k = mdbVal(start), v;
-    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : rc; rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      rc = mdb_cursor_del(cur, 0);
-      if (rc != 0) break;
-    }
-    if (cur != nullptr) mdb_cursor_close(cur);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-      mdb_txn_abort(txn);
-      return fail(err, "cannot truncate the log", rc);
-    }
-    rc = mdb_txn_commit(txn);
-    return rc == 0 ? StorageCode::kOk : fail(err, "cannot truncate the log", rc);
+    std::string problem;
+    StorageCode code = journal_.truncateAfter(zxid, &problem);
+    if (code != StorageCode::kOk) err.write("lmdb storage: " + problem);
+    return code;
   }
 
   StorageCode saveSnapshot(uint64_t last_zxid, ByteView data, ErrorBuf err) noexcept override {
@@ -251,7 +235,9 @@ class LmdbStorage final : public StoragePlugin {
       return fail(err, "cannot save the snapshot at zxid " + std::to_string(last_zxid), rc);
     }
     rc = mdb_txn_commit(txn);
-    return rc == 0 ? StorageCode::kOk : fail(err, "cannot save a snapshot", rc);
+    if (rc != 0) return fail(err, "cannot save a snapshot", rc);
+    journal_.dropThrough(oldest_snapshot_kept_);
+    return StorageCode::kOk;
   }
 
   StorageCode loadSnapshot(SnapshotVisitor& visitor, ErrorBuf err) noexcept override {
@@ -376,16 +362,60 @@ class LmdbStorage final : public StoragePlugin {
     }
     mdb_cursor_close(cur);
     if (rc != 0 && rc != MDB_NOTFOUND) return rc;
-    rc = mdb_cursor_open(txn, log_, &cur);
-    if (rc != 0) return rc;
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-      if (fromBigEndian(k) > oldest_kept) break;
-      rc = mdb_cursor_del(cur, 0);
-      if (rc != 0) break;
+    oldest_snapshot_kept_ = oldest_kept;
+    return 0;
+  }
+
+  // Stores written before the journal kept the log in LMDB: its records move to the
+  // journal (durably) before they leave LMDB, so a crash in between loses nothing.
+  StorageCode moveLogToJournal(ErrorBuf err) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc != 0) return fail(err, "cannot read the old log", rc);
+    MDB_dbi old_log;
+    rc = mdb_dbi_open(txn, "log", 0, &old_log);
+    if (rc == MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return StorageCode::kOk;
     }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? 0 : rc;
+    std::vector<std::pair<uint64_t, std::string>> records;
+    MDB_cursor* cur = nullptr;
+    if (rc == 0) rc = mdb_cursor_open(txn, old_log, &cur);
+    MDB_val k, v;
+    uint64_t after = journal_.lastZxid();
+    for (rc = rc == 0 ? mdb_cursor_get(cur, &k, &v, MDB_FIRST) : rc; rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      std::string_view payload;
+      if (!unseal(k, v, &payload)) {
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        err.write("lmdb storage: " + s_.path + "/data.mdb: log record for zxid " +
+                  std::to_string(fromBigEndian(k)) + " fails its checksum");
+        return StorageCode::kCorruption;
+      }
+      if (fromBigEndian(k) > after) records.emplace_back(fromBigEndian(k), std::string(payload));
+    }
+    if (cur != nullptr) mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND) {
+      mdb_txn_abort(txn);
+      return fail(err, "cannot read the old log", rc);
+    }
+    std::string problem;
+    if (journal_.append(records, &problem) != 0) {
+      mdb_txn_abort(txn);
+      err.write("lmdb storage: " + problem);
+      return StorageCode::kIoError;
+    }
+    rc = mdb_drop(txn, old_log, 1);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+    if (rc != 0) return fail(err, "cannot remove the old log", rc);
+    hostLog(
+        host_, CORRAL_LOG_INFO, "lmdb",
+        "moved " + std::to_string(records.size()) + " log records from data.mdb to the journal");
+    return StorageCode::kOk;
   }
 
   // The group-commit loop: everything staged when a commit starts goes into it.
@@ -403,7 +433,7 @@ class LmdbStorage final : public StoragePlugin {
       int rc = 0;
       {
         std::lock_guard<std::mutex> write(write_mu_);
-        rc = writeBatch(batch);
+        rc = journal_.append(batch, &error);
       }
       uint64_t last = batch.back().first;
       batch.clear();
@@ -414,8 +444,8 @@ class LmdbStorage final : public StoragePlugin {
         }
         if (listener_ != nullptr) listener_->onDurable(last, StorageCode::kOk, ByteView());
       } else {
-        std::string msg = "lmdb storage: cannot commit log records up to zxid " +
-                          std::to_string(last) + " (" + s_.path + "/data.mdb): " + mdb_strerror(rc);
+        std::string msg = "lmdb storage: cannot make log records up to zxid " +
+                          std::to_string(last) + " durable: " + error;
         hostLog(host_, CORRAL_LOG_ERROR, "lmdb", msg);
         {
           std::lock_guard<std::mutex> lock(mu_);
@@ -428,33 +458,12 @@ class LmdbStorage final : public StoragePlugin {
     }
   }
 
-  int writeBatch(const std::vector<std::pair<uint64_t, std::string>>& batch) {
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc != 0) return rc;
-    try {
-      for (const auto& [zxid, record] : batch) {
-        std::string key = bigEndian(zxid);
-        std::string sealed = seal(key, record);
-        MDB_val k = mdbVal(key), v = mdbVal(sealed);
-        rc = mdb_put(txn, log_, &k, &v, MDB_APPEND);
-        if (rc == MDB_KEYEXIST) rc = mdb_put(txn, log_, &k, &v, 0);
-        if (rc != 0) break;
-      }
-    } catch (const std::bad_alloc&) {
-      rc = ENOMEM;
-    }
-    if (rc != 0) {
-      mdb_txn_abort(txn);
-      return rc;
-    }
-    return mdb_txn_commit(txn);
-  }
-
   lmdb::Settings s_;
   const corral_host_api* host_;
   MDB_env* env_ = nullptr;
-  MDB_dbi log_ = 0, snap_ = 0, meta_ = 0;
+  MDB_dbi snap_ = 0, meta_ = 0;
+  lmdb::Journal journal_;
+  uint64_t oldest_snapshot_kept_ = 0;  // set by applyRetention under write_mu_
   DurableListener* listener_ = nullptr;
 
   mutable std::mutex mu_;  // staged records and counters
