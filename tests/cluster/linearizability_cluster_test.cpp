@@ -1,6 +1,6 @@
 // A 3-voter ensemble under faults (leader killed and restarted, leader hung and resumed,
-// a follower cut off, the leader cut off) while clients on every server do creates, compare-and-set setData
-// and sync+getData on a few znodes; the recorded history must be linearizable.
+// a follower cut off, the leader cut off) while clients on every server do creates, compare-and-set
+// setData and sync+getData on a few znodes; the recorded history must be linearizable.
 #include <corral/client.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -123,6 +123,12 @@ void clientLoop(Ensemble& e, int client, int home, std::atomic<bool>& stop, Hist
 
 TEST(ClusterLinearizability, HistoryUnderFaultsIsLinearizable) {
   TempDir dir("corral-lin");
+  struct LogsOnFailure {
+    const TempDir& dir;
+    ~LogsOnFailure() {
+      if (::testing::Test::HasFailure()) printServerLogTails(dir);
+    }
+  } logs_on_failure{dir};
   EnsembleOptions o;
   o.tick_ms = 50;
   o.sync_limit = 4;

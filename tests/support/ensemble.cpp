@@ -6,6 +6,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -31,15 +34,6 @@ int freePort() {
   int port = ntohs(a.sin_port);
   close(fd);
   return port;
-}
-
-std::string field(const std::string& mntr, const std::string& key) {
-  std::istringstream in(mntr);
-  for (std::string line; std::getline(in, line);) {
-    size_t tab = line.find('\t');
-    if (tab != std::string::npos && line.substr(0, tab) == key) return line.substr(tab + 1);
-  }
-  return "";
 }
 
 }  // namespace
@@ -248,6 +242,23 @@ void Ensemble::isolate(int id) {
 
 void Ensemble::healAll() {
   for (int id : ids()) setFaults(id, "");
+}
+
+void printServerLogTails(const TempDir& dir, size_t lines) {
+  std::vector<std::filesystem::path> logs;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path()))
+    if (entry.path().extension() == ".log") logs.push_back(entry.path());
+  std::sort(logs.begin(), logs.end());
+  for (const auto& path : logs) {
+    std::ifstream in(path);
+    std::deque<std::string> tail;
+    for (std::string line; std::getline(in, line);) {
+      tail.push_back(std::move(line));
+      if (tail.size() > lines) tail.pop_front();
+    }
+    std::fprintf(stderr, "---- last %zu lines of %s\n", tail.size(), path.filename().c_str());
+    for (const std::string& line : tail) std::fprintf(stderr, "%s\n", line.c_str());
+  }
 }
 
 }  // namespace corral::testing

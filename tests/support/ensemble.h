@@ -18,9 +18,11 @@ struct EnsembleOptions {
   int voters = 3;
   int observers = 0;
   std::string storage = "lmdb";  // with sync = "fsync"
-  int tick_ms = 50;
+  // 500 ms without word from a peer ends its link: short enough for quick tests, long
+  // enough that a loaded 2-core CI machine does not hold spurious elections all the time.
+  int tick_ms = 100;
   int init_limit = 10;
-  int sync_limit = 4;
+  int sync_limit = 5;
   int min_session_timeout_ms = 200;
   int max_session_timeout_ms = 20000;
   std::string extra_toml;  // appended to every server's config
@@ -76,6 +78,10 @@ class Ensemble {
   std::map<int, std::unique_ptr<ChildProcess>> processes_;
   std::map<int, int> starts_;
 };
+
+// Prints the last `lines` lines of every server log in dir (for a failed test's report:
+// CI keeps only the test's output).
+void printServerLogTails(const TempDir& dir, size_t lines = 60);
 
 // Sends a four-letter word to host:port and returns the answer ("" when none).
 std::string fourLetterWord(const std::string& address, const std::string& word);

@@ -155,8 +155,12 @@ struct Client::Impl {
     }
     handshaking = true;
     connected = false;
-    auto wait = std::min<milliseconds>(options.connect_timeout,
-                                       milliseconds(std::max(options.session_timeout_ms, 300)));
+    // As ZooKeeper's client: a server gets session timeout / number of servers to answer,
+    // so a dead or stuck one in the list cannot use up the whole session before the next
+    // is tried.
+    int servers = static_cast<int>(options.servers.size());
+    auto wait = std::min<milliseconds>(
+        options.connect_timeout, milliseconds(std::max(options.session_timeout_ms / servers, 300)));
     handshake_deadline = Clock::now() + wait;
     send(encodeConnect(req));
     last_recv = Clock::now();
