@@ -58,6 +58,16 @@ class LmdbStorageTest : public ::testing::Test {
   StorageCode append(uint64_t zxid, const std::string& r) {
     return s_->append(zxid, ByteView(r.data(), r.size()), ErrorBuf{err_, sizeof(err_)});
   }
+  // Records 1..5 ("payload-N"), durable, and the plugin closed.
+  void writeFiveAndClose() {
+    ASSERT_NE(open(), nullptr);
+    for (uint64_t z = 1; z <= 5; ++z)
+      ASSERT_EQ(append(z, "payload-" + std::to_string(z)), StorageCode::kOk);
+    s_->requestSync();
+    ASSERT_EQ(listener_.waitFor(5), StorageCode::kOk);
+    s_ = nullptr;
+    registry_.reset();
+  }
   std::map<uint64_t, std::string> readAll() {
     CollectLog c;
     EXPECT_EQ(s_->readLog(0, c, ErrorBuf{err_, sizeof(err_)}), StorageCode::kOk) << err_;
@@ -161,13 +171,8 @@ uint64_t offsetOf(const std::string& file, const std::string& payload) {
 }
 
 TEST_F(LmdbStorageTest, ACorruptedRecordIsDetectedAndNamed) {
-  ASSERT_NE(open(), nullptr);
-  for (uint64_t z = 1; z <= 5; ++z)
-    ASSERT_EQ(append(z, "payload-" + std::to_string(z)), StorageCode::kOk);
-  s_->requestSync();
-  ASSERT_EQ(listener_.waitFor(5), StorageCode::kOk);
-  s_ = nullptr;
-  registry_.reset();
+  writeFiveAndClose();
+  if (HasFatalFailure()) return;
 
   // Flip a byte of record 3 behind the plugin's back (as a bad disk would): valid records
   // follow it, so this is damage, not a torn end.
@@ -187,13 +192,8 @@ TEST_F(LmdbStorageTest, ACorruptedRecordIsDetectedAndNamed) {
 }
 
 TEST_F(LmdbStorageTest, AWriteCutShortByACrashIsCutOffAndAppendsGoOn) {
-  ASSERT_NE(open(), nullptr);
-  for (uint64_t z = 1; z <= 5; ++z)
-    ASSERT_EQ(append(z, "payload-" + std::to_string(z)), StorageCode::kOk);
-  s_->requestSync();
-  ASSERT_EQ(listener_.waitFor(5), StorageCode::kOk);
-  s_ = nullptr;
-  registry_.reset();
+  writeFiveAndClose();
+  if (HasFatalFailure()) return;
   // Half a record after the last one: what a crash in the middle of a write leaves.
   auto files = segments(dir_.path());
   uint64_t end = offsetOf(files[0], "payload-5") + 9;
