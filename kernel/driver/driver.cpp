@@ -113,13 +113,17 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
   }
 
   void post(Event e) noexcept {
+    bool wake;
     try {
       std::lock_guard<std::mutex> lock(mu);
       queue.push_back(std::move(e));
+      wake = queue.size() == 1;
     } catch (...) {
       return;  // out of memory: the event is lost; sessions time out
     }
-    cv.notify_one();
+    // The kernel thread takes the whole queue each turn: only an empty queue can have it
+    // waiting, so a busy transport does not pay for a wake-up per frame.
+    if (wake) cv.notify_one();
   }
 
   // --- KernelOutput (kernel thread) ---

@@ -4,7 +4,10 @@
 // (translate.h); the kernel does the rest.
 //
 // One Boost.Asio I/O thread owns every socket and every connection's translation state.
-// send()/close() from the kernel thread are posted to it.
+// Pipelining clients send many frames at once, so a connection reads whatever has arrived
+// (up to 64 KB per read) and hands every complete frame on; replies the kernel sends
+// between two turns of the I/O thread go out in one gathered write per connection. Frames
+// from the kernel wait in one outbox; the I/O thread is woken once per batch, not per frame.
 //
 // Defences: frames above max_request_bytes, unknown opcodes and garbage close the offending
 // connection with a log line; a connection that does not finish its handshake, or leaves a
@@ -19,9 +22,11 @@
 #include <boost/asio.hpp>
 #include <chrono>
 #include <cstddef>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <unordered_map>
 
@@ -52,11 +57,12 @@ struct Connection : std::enable_shared_from_this<Connection> {
   std::string ip;
   std::string remote;
   zkwire::ZkSession session;
-  std::array<char, 4> header{};
-  size_t header_got = 0;
-  std::string body;
+  std::string in;  // bytes read and not yet handed on: at most one partial frame
+  size_t in_have = 0;
   std::deque<std::string> out;
+  std::vector<std::string> sending;  // what the write in progress holds
   bool writing = false;
+  bool flush_pending = false;
   bool close_after_writes = false;
   bool closed = false;
   bool first_frame = true;
@@ -117,7 +123,14 @@ class ZkwireTransport final : public ClientTransport {
 
   TransportCode send(uint64_t conn_id, ByteView frame) noexcept override {
     try {
-      asio::post(io_, [this, conn_id, f = std::string(frame.str())] { deliver(conn_id, f); });
+      bool wake;
+      {
+        std::lock_guard<std::mutex> lock(outbox_mu_);
+        outbox_.emplace_back(conn_id, std::string(frame.str()));
+        wake = outbox_.size() == 1;
+      }
+      // A close() posted after this send runs after the drain posted here (or earlier).
+      if (wake) asio::post(io_, [this] { drainOutbox(); });
     } catch (...) {
       return TransportCode::kIoError;
     }
@@ -131,7 +144,7 @@ class ZkwireTransport final : public ClientTransport {
         if (it == conns_.end()) return;
         auto c = it->second;
         c->close_after_writes = true;
-        if (!c->writing) finish(c, nullptr);
+        if (!c->writing && !c->flush_pending) finish(c, nullptr);
       });
     } catch (...) {
     }
@@ -180,81 +193,84 @@ class ZkwireTransport final : public ClientTransport {
       c->remote = ip + ":" + std::to_string(remote.port());
       ++per_ip_[ip];
       conns_[c->id] = c;
-      readHeader(c);
+      read(c);
       accept();
     });
   }
 
-  // Reads the 4-byte length piecemeal, so that a client stalling inside it is noticed too.
-  void readHeader(const std::shared_ptr<Connection>& c) {
-    c->header_got = 0;
-    readHeaderPart(c);
+  static constexpr size_t kReadChunk = 64 * 1024;
+
+  void read(const std::shared_ptr<Connection>& c) {
+    if (c->in.size() < c->in_have + kReadChunk) c->in.resize(c->in_have + kReadChunk);
+    c->socket.async_read_some(asio::buffer(c->in.data() + c->in_have, c->in.size() - c->in_have),
+                              [this, c](boost::system::error_code ec, size_t n) {
+                                if (ec) return finish(c, nullptr);
+                                c->in_have += n;
+                                if (onBytes(c)) read(c);
+                              });
   }
 
-  void readHeaderPart(const std::shared_ptr<Connection>& c) {
-    c->socket.async_read_some(
-        asio::buffer(c->header.data() + c->header_got, c->header.size() - c->header_got),
-        [this, c](boost::system::error_code ec, size_t n) {
-          if (ec) return finish(c, nullptr);
-          if (c->header_got == 0 && !c->mid_frame) {
-            c->mid_frame = true;  // a frame has begun: it must now complete in time
-            c->waiting_since = Clock::now();
-          }
-          c->header_got += n;
-          if (c->header_got < c->header.size()) return readHeaderPart(c);
-          onHeader(c);
-        });
-  }
-
-  void onHeader(const std::shared_ptr<Connection>& c) {
-    std::string_view word(c->header.data(), 4);
-    if (c->first_frame && zkwire::isFourLetterWord(word)) {
-      // A four-letter word instead of a session: answer it and close, like ZooKeeper.
-      zkwire::ServerFacts facts;
-      facts.listen = bound_;
-      facts.data_dir = host_ != nullptr && host_->data_dir != nullptr ? host_->data_dir : "";
-      facts.max_connections_per_ip = settings_.max_connections_per_ip;
-      facts.max_request_bytes = static_cast<int64_t>(max_frame_);
-      facts.packets_received = packets_in_;
-      facts.packets_sent = packets_out_;
-      for (const auto& [id, conn] : conns_) {
-        if (conn == c) continue;
-        facts.connections.push_back(
-            {conn->remote, conn->session.sessionId(), conn->received, conn->sent});
+  // Hands on every complete frame read so far; false when the connection reads no more.
+  bool onBytes(const std::shared_ptr<Connection>& c) {
+    size_t at = 0;
+    while (!c->closed && c->in_have - at >= 4) {
+      const char* p = c->in.data() + at;
+      if (c->first_frame && zkwire::isFourLetterWord(std::string_view(p, 4))) {
+        answerFourLetterWord(c, std::string_view(p, 4));
+        return false;
       }
-      facts.ask = [this](const char* question) { return askKernel(question); };
-      queue(c, zkwire::answerFourLetterWord(word, facts));
-      c->close_after_writes = true;
-      return;
+      uint32_t len = (static_cast<uint8_t>(p[0]) << 24) | (static_cast<uint8_t>(p[1]) << 16) |
+                     (static_cast<uint8_t>(p[2]) << 8) | static_cast<uint8_t>(p[3]);
+      if (len > max_frame_) {
+        finish(c, ("frame of " + std::to_string(len) + " bytes exceeds max_request_bytes " +
+                   std::to_string(max_frame_))
+                      .c_str());
+        return false;
+      }
+      if (c->in_have - at - 4 < len) break;
+      onFrame(c, std::string_view(p + 4, len));
+      at += 4 + static_cast<size_t>(len);
     }
-    uint32_t len = (static_cast<uint8_t>(c->header[0]) << 24) |
-                   (static_cast<uint8_t>(c->header[1]) << 16) |
-                   (static_cast<uint8_t>(c->header[2]) << 8) | static_cast<uint8_t>(c->header[3]);
-    if (len > max_frame_) {
-      return finish(c, ("frame of " + std::to_string(len) + " bytes exceeds max_request_bytes " +
-                        std::to_string(max_frame_))
-                           .c_str());
+    if (c->closed) return false;
+    if (at > 0) {
+      std::memmove(c->in.data(), c->in.data() + at, c->in_have - at);
+      c->in_have -= at;
     }
-    if (!c->mid_frame) {
+    // Part of a frame is here: the rest must come within frame_timeout_ms.
+    if (c->in_have > 0 && !c->mid_frame) {
       c->mid_frame = true;
       c->waiting_since = Clock::now();
     }
-    c->body.resize(len);
-    asio::async_read(c->socket, asio::buffer(c->body),
-                     [this, c](boost::system::error_code ec, size_t) {
-                       if (ec) return finish(c, nullptr);
-                       onBody(c);
-                     });
+    // A buffer grown for one large frame is given back once it is handled.
+    if (c->in_have == 0 && c->in.size() > 4 * kReadChunk) std::string().swap(c->in);
+    return true;
   }
 
-  void onBody(const std::shared_ptr<Connection>& c) {
+  void answerFourLetterWord(const std::shared_ptr<Connection>& c, std::string_view word) {
+    // A four-letter word instead of a session: answer it and close, like ZooKeeper.
+    zkwire::ServerFacts facts;
+    facts.listen = bound_;
+    facts.data_dir = host_ != nullptr && host_->data_dir != nullptr ? host_->data_dir : "";
+    facts.max_connections_per_ip = settings_.max_connections_per_ip;
+    facts.max_request_bytes = static_cast<int64_t>(max_frame_);
+    facts.packets_received = packets_in_;
+    facts.packets_sent = packets_out_;
+    for (const auto& [id, conn] : conns_) {
+      if (conn == c) continue;
+      facts.connections.push_back(
+          {conn->remote, conn->session.sessionId(), conn->received, conn->sent});
+    }
+    facts.ask = [this](const char* question) { return askKernel(question); };
+    queue(c, zkwire::answerFourLetterWord(word, facts));
+    c->close_after_writes = true;
+  }
+
+  void onFrame(const std::shared_ptr<Connection>& c, std::string_view body) {
     ++packets_in_;
     ++c->received;
     std::string native, error;
     bool first = c->first_frame;
-    if (!c->session.fromClient(c->body, &native, &error)) {
-      return finish(c, error.c_str());
-    }
+    if (!c->session.fromClient(body, &native, &error)) return finish(c, error.c_str());
     if (first) {
       c->first_frame = false;
       sink_->onOpen(c->id, ByteView(c->remote.data(), c->remote.size()));
@@ -263,7 +279,22 @@ class ZkwireTransport final : public ClientTransport {
       c->mid_frame = false;
     }
     sink_->onFrame(c->id, ByteView(native.data(), native.size()));
-    readHeader(c);
+  }
+
+  void drainOutbox() {
+    std::vector<std::pair<uint64_t, std::string>> batch;
+    {
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      batch.swap(outbox_);
+    }
+    batching_ = true;
+    for (auto& [conn_id, frame] : batch) deliver(conn_id, frame);
+    batching_ = false;
+    for (auto& c : to_flush_) {
+      c->flush_pending = false;
+      if (!c->writing && !c->closed) writeNext(c);
+    }
+    to_flush_.clear();
   }
 
   void deliver(uint64_t conn_id, const std::string& native) {
@@ -285,15 +316,21 @@ class ZkwireTransport final : public ClientTransport {
     }
     if (close_after) {
       c->close_after_writes = true;
-      if (!c->writing) finish(c, nullptr);
+      if (!c->writing && !c->flush_pending) finish(c, nullptr);  // else after its write
     }
   }
 
   void queue(const std::shared_ptr<Connection>& c, std::string bytes) {
     c->out.push_back(std::move(bytes));
-    if (!c->writing) writeNext(c);
+    if (c->writing) return;
+    if (!batching_) return writeNext(c);
+    if (!c->flush_pending) {
+      c->flush_pending = true;
+      to_flush_.push_back(c);
+    }
   }
 
+  // Everything queued goes out in one gathered write.
   void writeNext(const std::shared_ptr<Connection>& c) {
     if (c->out.empty()) {
       c->writing = false;
@@ -301,12 +338,19 @@ class ZkwireTransport final : public ClientTransport {
       return;
     }
     c->writing = true;
-    asio::async_write(c->socket, asio::buffer(c->out.front()),
-                      [this, c](boost::system::error_code ec, size_t) {
-                        if (ec) return finish(c, nullptr);
-                        c->out.pop_front();
-                        writeNext(c);
-                      });
+    c->sending.clear();
+    std::vector<asio::const_buffer> buffers;
+    buffers.reserve(c->out.size());
+    while (!c->out.empty()) {
+      c->sending.push_back(std::move(c->out.front()));
+      c->out.pop_front();
+      buffers.push_back(asio::buffer(c->sending.back()));
+    }
+    asio::async_write(c->socket, buffers, [this, c](boost::system::error_code ec, size_t) {
+      if (ec) return finish(c, nullptr);
+      c->sending.clear();
+      writeNext(c);
+    });
   }
 
   // Closes a connection (once), with a log line when `why` says it was the client's fault.
@@ -350,6 +394,8 @@ class ZkwireTransport final : public ClientTransport {
   std::atomic<bool> running_{false};
   std::string bound_;
   ClientSink* sink_ = nullptr;
+  std::mutex outbox_mu_;
+  std::vector<std::pair<uint64_t, std::string>> outbox_;  // frames from the kernel thread
 
   // I/O thread only.
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_;
@@ -359,6 +405,8 @@ class ZkwireTransport final : public ClientTransport {
   uint64_t packets_in_ = 0;
   uint64_t packets_out_ = 0;
   int64_t last_zxid_ = 0;
+  bool batching_ = false;  // draining the outbox: writes wait until it is drained
+  std::vector<std::shared_ptr<Connection>> to_flush_;
 };
 
 ClientTransport* createZkwire(std::string_view config, const corral_host_api* host, ErrorBuf err) {
