@@ -58,12 +58,13 @@ Node* DataTree::add(const std::string& path, Node node) {
   if (!inserted) return &it->second;
   std::string_view name = baseName(it->first);  // a view of the key, which stays put too
   parent->stat.num_children++;
-  if (!parent->children_) parent->children_ = std::make_unique<std::vector<std::string_view>>();
-  auto& c = *parent->children_;
-  if (c.empty() || c.back() < name)
+  if (!parent->children_) parent->children_ = std::make_unique<Node::ChildList>();
+  auto& c = parent->children_->names;
+  auto first = c.begin() + static_cast<std::ptrdiff_t>(parent->children_->head);
+  if (first == c.end() || c.back() < name)
     c.push_back(name);  // the usual case: appended in order
   else
-    c.insert(std::lower_bound(c.begin(), c.end(), name), name);
+    c.insert(std::lower_bound(first, c.end(), name), name);
   return &it->second;
 }
 
@@ -74,13 +75,24 @@ void DataTree::remove(const std::string& path) {
   if (parent != nullptr) {
     std::string_view name = baseName(path);
     if (parent->children_) {
-      auto& c = *parent->children_;
-      auto pos = std::lower_bound(c.begin(), c.end(), name);
+      auto& list = *parent->children_;
+      auto& c = list.names;
+      auto first = c.begin() + static_cast<std::ptrdiff_t>(list.head);
+      auto pos = std::lower_bound(first, c.end(), name);
       if (pos != c.end() && *pos == name) {
-        c.erase(pos);
+        if (pos == first) {
+          ++list.head;  // the oldest child of a queue: no names move
+        } else {
+          c.erase(pos);
+        }
         parent->stat.num_children--;
       }
-      if (c.empty()) parent->children_.reset();
+      if (list.head == c.size()) {
+        parent->children_.reset();
+      } else if (list.head >= 64 && list.head * 2 >= c.size()) {
+        c.erase(c.begin(), c.begin() + static_cast<std::ptrdiff_t>(list.head));
+        list.head = 0;
+      }
     }
   }
   acls.release(it->second.acl);

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -73,16 +74,23 @@ class Node {
 
   // Child names, sorted: views of the children's own keys in DataTree::nodes, which stay put
   // (the map's nodes never move), so a name is stored once.
-  const std::vector<std::string_view>& children() const {
-    static const std::vector<std::string_view> kNone;
-    return children_ ? *children_ : kNone;
+  std::span<const std::string_view> children() const {
+    if (!children_) return {};
+    return std::span<const std::string_view>(children_->names).subspan(children_->head);
   }
-  bool hasChildren() const { return children_ && !children_->empty(); }
+  bool hasChildren() const { return children_ && children_->names.size() > children_->head; }
 
  private:
   friend struct DataTree;
+  // Sorted names; the first `head` are already removed. Queues and locks create sequential
+  // children at the end and remove them from the front: both stay O(1) amortised instead
+  // of moving every other name on each delete.
+  struct ChildList {
+    std::vector<std::string_view> names;
+    size_t head = 0;
+  };
   std::unique_ptr<char[]> data_;
-  std::unique_ptr<std::vector<std::string_view>> children_;
+  std::unique_ptr<ChildList> children_;
 };
 
 struct SessionRecord {

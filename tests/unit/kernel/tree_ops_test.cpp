@@ -1,4 +1,7 @@
 // Znode operations, their Stat bookkeeping and every error code they can answer.
+#include <cstdio>
+#include <set>
+
 #include "state_test_support.h"
 
 namespace corral::kernel::testing {
@@ -160,6 +163,52 @@ TEST_F(StateTest, TtlNodesExpireOnlyWhenChildless) {
   bad.ttl_ms = 10;
   bad.op = OpCode::kCreate;  // TTL modes need createTtl
   EXPECT_EQ(err(write(kA, bad)), ZkError::kBadArguments);
+}
+
+// A queue's pattern (children created at the end, removed from the front) mixed with
+// removals and inserts in the middle: getChildren always lists exactly the live children,
+// sorted, and numChildren agrees, through the list's compactions.
+TEST_F(StateTest, ChildListsStayExactUnderQueueChurn) {
+  ASSERT_EQ(err(write(kA, create("/q"))), ZkError::kOk);
+  std::set<std::string> model;
+  auto name = [](int i) {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "n%06d", i);
+    return std::string(buf);
+  };
+  auto check = [&] {
+    Applied r = read(kB, pathOp(OpCode::kGetChildren, "/q"));
+    ASSERT_EQ(err(r), ZkError::kOk);
+    EXPECT_EQ(r.response.result.children, std::vector<std::string>(model.begin(), model.end()));
+    EXPECT_EQ(stat("/q").num_children, static_cast<int32_t>(model.size()));
+  };
+  int next = 0;
+  for (int round = 0; round < 6; ++round) {
+    for (int k = 0; k < 150; ++k, ++next) {
+      ASSERT_EQ(err(write(kA, create("/q/" + name(next * 2)))), ZkError::kOk);
+      model.insert(name(next * 2));
+    }
+    for (int k = 0; k < 120; ++k) {  // from the front
+      std::string first = *model.begin();
+      ASSERT_EQ(err(write(kA, pathOp(OpCode::kDelete, "/q/" + first, -1))), ZkError::kOk);
+      model.erase(first);
+    }
+    // One from the middle, and one slotted between two others.
+    int oldest = std::stoi(model.begin()->substr(1)) / 2;
+    int mid = oldest + (next - oldest) / 2;
+    ASSERT_EQ(err(write(kA, pathOp(OpCode::kDelete, "/q/" + name(mid * 2), -1))), ZkError::kOk);
+    model.erase(name(mid * 2));
+    ASSERT_EQ(err(write(kA, create("/q/" + name(mid * 2 + 1)))), ZkError::kOk);
+    model.insert(name(mid * 2 + 1));
+    check();
+  }
+  while (!model.empty()) {
+    ASSERT_EQ(err(write(kA, pathOp(OpCode::kDelete, "/q/" + *model.begin(), -1))), ZkError::kOk);
+    model.erase(model.begin());
+  }
+  check();
+  // The last child gone, the parent is a leaf again: it can be deleted.
+  EXPECT_EQ(err(write(kA, pathOp(OpCode::kDelete, "/q", -1))), ZkError::kOk);
 }
 
 }  // namespace
