@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Corral vs Apache ZooKeeper, standalone, side by side on this machine (bench/compare.py):
-#   bench/compare.sh [--seconds S] [--runs R] [--ops set,get,exists] [--cells 1x1,8x16,32x32]
+# Corral vs Apache ZooKeeper side by side on this machine (bench/compare.py): standalone and
+# 3-node throughput, memory with N znodes, restart time; markdown tables with each target.
+#   bench/compare.sh [--sections standalone,ensemble,memory,restart] [--seconds S] [--runs R]
+#                    [--ops set,get,exists] [--cells 1x1,8x16,32x32] [--driver raw|c]
+#                    [--memory-nodes 100000,1000000] [--restart-nodes N] [--zk-jvm-flags F]
+#                    [--json FILE] [--keep-work]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh > /dev/null   # builds Corral; installs zookeeper (Debian) if missing
