@@ -395,14 +395,10 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
         dense = false;
         return;
       }
-      cpuRelax();
+      // Not a pause loop: on a busy machine the core goes to whoever is runnable (the
+      // transport's or the storage's thread), so throughput under load does not pay.
+      std::this_thread::yield();
     }
-  }
-
-  static void cpuRelax() {
-#if defined(__x86_64__)
-    __builtin_ia32_pause();
-#endif
   }
 
   void run() {
