@@ -8,6 +8,7 @@ Sections (--sections, default all):
   ensemble    the same cells against 3-voter ensembles (corral-bench gets all three ports)
   memory      resident memory of one server of each holding N znodes of 100 B
   restart     time from starting a server on a store of N znodes until it serves them
+  failover    time from killing or hanging a 3-voter ensemble's leader to the next write
 
 Runs alternate between the servers (A B A B ...), tables show medians, the ratio
 Corral/ZooKeeper and the project's target for that ratio (met / not met).
@@ -30,11 +31,12 @@ import traceback
 
 sys.dont_write_bytecode = True  # no __pycache__ in bench/ for the helpers below
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare_failover  # noqa: E402
 import compare_servers as srv  # noqa: E402
 import compare_zkproto as zkp  # noqa: E402
 
 ROOT = srv.ROOT
-SECTIONS = ["standalone", "ensemble", "memory", "restart"]
+SECTIONS = ["standalone", "ensemble", "memory", "restart", "failover"]
 NAMES = ["corral", "zookeeper"]
 PARENTS = 1000
 
@@ -45,6 +47,7 @@ TARGET_TEXT = [
     "1x1 latency p50: get/exists ratio <= 0.5x, set <= 0.75x",
     "memory with 100k and 1M znodes of 100 B: ratio <= 0.2x",
     "restart with 100k znodes: ratio <= 0.25x",
+    "failover (3 voters) after SIGKILL of the leader: ratio <= 0.5x, after SIGSTOP: <= 0.6x",
 ]
 
 
@@ -447,6 +450,8 @@ def main():
     ap.add_argument("--memory-nodes", default="100000,1000000",
                     help="znode counts for the memory section")
     ap.add_argument("--restart-nodes", type=int, default=100000)
+    ap.add_argument("--failover-trials", type=int, default=3,
+                    help="failovers per fault (SIGKILL, SIGSTOP) and server")
     ap.add_argument("--settle", type=float, default=5, help="seconds between loading and reading RSS")
     ap.add_argument("--zk-jvm-flags", default="",
                     help="extra JVM flags for ZooKeeper after Debian's zkServer.sh ones, e.g. -Xmx4g")
@@ -485,8 +490,10 @@ def main():
     except (OSError, RuntimeError) as e:
         shutil.rmtree(work, ignore_errors=True)
         sys.exit(f"compare: cannot copy the binaries: {e}")
+    fmt = (ratio, fmt_ratio, judge, target_text, met_text)
     funcs = {"standalone": section_standalone, "ensemble": section_ensemble,
-             "memory": section_memory, "restart": section_restart}
+             "memory": section_memory, "restart": section_restart,
+             "failover": lambda a, sub, env: compare_failover.section_failover(a, sub, env, fmt)}
     try:
         for name in sections:
             print(f"\n[{name}] ...", flush=True)
@@ -519,7 +526,8 @@ def main():
         for row in r.get("rows", []):
             if row.get("met") is None:
                 continue
-            what = (f"{name} {row['op']} {row['cell']}" if "op" in row else
+            what = (row["summary_name"] if "summary_name" in row else
+                    f"{name} {row['op']} {row['cell']}" if "op" in row else
                     f"memory {row['znodes']:,}" if name == "memory" else
                     "restart " + {"to_mode_s": "to srvr Mode",
                                   "to_data_s": "to all znodes served"}[row["measure"]])

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Corral vs Apache ZooKeeper side by side on this machine (bench/compare.py): standalone and
-# 3-node throughput, memory with N znodes, restart time; markdown tables with each target.
-#   bench/compare.sh [--sections standalone,ensemble,memory,restart] [--seconds S] [--runs R]
+# 3-node throughput, memory with N znodes, restart time, failover; markdown tables with each
+# target.
+#   bench/compare.sh [--sections standalone,ensemble,memory,restart,failover] [--seconds S]
+#                    [--runs R] [--failover-trials N]
 #                    [--ops set,get,exists] [--cells 1x1,8x16,32x32] [--driver raw|c]
 #                    [--memory-nodes 100000,1000000] [--restart-nodes N] [--zk-jvm-flags F]
 #                    [--json FILE] [--keep-work]
