@@ -56,7 +56,7 @@ struct Parsed {
   uint64_t next = 0;
 };
 
-Parsed parseAt(std::string_view bytes, uint64_t off, uint64_t after_zxid) {
+Parsed parseAt(std::string_view bytes, uint64_t off, uint64_t after_zxid, bool check_crc = true) {
   if (off + kRecordHeader > bytes.size()) return Parsed{Parsed::kEnd, 0, {}, 0};
   const char* h = bytes.data() + off;
   uint64_t len = getLe(h, 4), crc = getLe(h + 4, 4), zxid = getLe(h + 8, 8);
@@ -64,7 +64,7 @@ Parsed parseAt(std::string_view bytes, uint64_t off, uint64_t after_zxid) {
   if (len > bytes.size() - off - kRecordHeader || zxid <= after_zxid)
     return Parsed{Parsed::kBad, 0, {}, 0};
   std::string_view payload = bytes.substr(off + kRecordHeader, len);
-  if (recordCrc(h, payload) != crc) return Parsed{Parsed::kBad, 0, {}, 0};
+  if (check_crc && recordCrc(h, payload) != crc) return Parsed{Parsed::kBad, 0, {}, 0};
   return {Parsed::kRecord, zxid, payload, off + kRecordHeader + len};
 }
 
@@ -74,10 +74,12 @@ size_t firstNonZero(std::string_view bytes, size_t from) {
   size_t i = from;
   for (; i < bytes.size() && i % 8 != 0; ++i)
     if (bytes[i] != 0) return i;
-  for (; i + 8 <= bytes.size(); i += 8) {
-    uint64_t word;
-    std::memcpy(&word, bytes.data() + i, 8);
-    if (word != 0) break;
+  for (; i + 64 <= bytes.size(); i += 64) {  // eight words at a time: the compiler vectorises
+    uint64_t words[8];
+    std::memcpy(words, bytes.data() + i, 64);
+    uint64_t any = 0;
+    for (uint64_t w : words) any |= w;
+    if (any != 0) break;
   }
   for (; i < bytes.size(); ++i)
     if (bytes[i] != 0) return i;
@@ -374,9 +376,10 @@ StorageCode Journal::read(uint64_t after,
     std::string_view bytes = file.bytes();
     uint64_t off = kFileHeader, previous = 0;
     while (off < seg.end) {
-      Parsed p = parseAt(bytes, off, previous);
+      // open() checked every record's checksum, and what came after was written here.
+      Parsed p = parseAt(bytes, off, previous, /*check_crc=*/false);
       if (p.kind != Parsed::kRecord) {
-        *error = seg.path + ": record at offset " + std::to_string(off) + " fails its checksum";
+        *error = seg.path + ": record at offset " + std::to_string(off) + " is not whole";
         return StorageCode::kCorruption;
       }
       if (p.zxid > after && !visit(p.zxid, p.payload)) return StorageCode::kOk;
