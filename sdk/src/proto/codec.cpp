@@ -597,15 +597,21 @@ bool decodeFrame(std::string_view bytes, Frame* out, std::string* error) {
   const size_t n = bytes.size();
   msgpack::unpack_limit limit(/*array=*/n, /*map=*/n, /*str=*/n, /*bin=*/n, /*ext=*/0,
                               /*depth=*/8);
+  // One zone per thread, emptied after each frame: a decode used to allocate and free a
+  // fresh 8 KB zone, a visible share of a busy server's malloc time.
+  thread_local msgpack::zone zone;
+  struct EmptyOnExit {
+    msgpack::zone& z;
+    ~EmptyOnExit() { z.clear(); }
+  } empty_on_exit{zone};
   try {
     size_t offset = 0;
-    msgpack::object_handle oh =
-        msgpack::unpack(bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
+    msgpack::object root =
+        msgpack::unpack(zone, bytes.data(), bytes.size(), offset, nullptr, nullptr, limit);
     if (offset != bytes.size()) {
       *error = "trailing bytes after frame";
       return false;
     }
-    const msgpack::object& root = oh.get();
     if (root.type != msgpack::type::ARRAY || root.via.array.size == 0) {
       *error = "frame is not a non-empty array";
       return false;
