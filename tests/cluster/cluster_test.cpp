@@ -45,6 +45,12 @@ ZkError retry(Fn fn, std::chrono::milliseconds within = std::chrono::millisecond
   return e;
 }
 
+// The other two voters of a 3-voter ensemble, lower id first.
+std::pair<int, int> followersOf(int leader) {
+  int f1 = leader == 1 ? 2 : 1;
+  return {f1, 6 - leader - f1};
+}
+
 // A create that rides out connection loss: NodeExists after a lost answer means an earlier
 // attempt went through.
 ZkError createRiding(Client& c, const std::string& path) {
@@ -179,8 +185,7 @@ TEST_F(ClusterTest, MinorityLossKeepsWritingMajorityLossStopsUntilItReturns) {
   e.startAll();
   int leader = e.waitLeader();
   ASSERT_NE(leader, 0);
-  int f1 = leader == 1 ? 2 : 1;
-  int f2 = 6 - leader - f1;
+  auto [f1, f2] = followersOf(leader);
   e.kill(f1);
   auto c = connectTo(e.nativeAddresses({leader}));
   ASSERT_NE(c, nullptr);
@@ -261,8 +266,7 @@ TEST_F(ClusterTest, SessionAndWatchesMoveWithTheClientToAnotherServer) {
   e.startAll();
   int leader = e.waitLeader();
   ASSERT_NE(leader, 0);
-  int f1 = leader == 1 ? 2 : 1;
-  int f2 = 6 - leader - f1;
+  auto [f1, f2] = followersOf(leader);
   auto c = connectTo(e.nativeAddresses({f1, f2}));  // on f1 first
   ASSERT_NE(c, nullptr);
   int64_t session = c->sessionId();

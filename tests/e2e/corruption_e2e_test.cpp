@@ -55,6 +55,16 @@ std::string startAndRead(const TempDir& dir, const CorraldOptions& options,
   return "";
 }
 
+// XORs the byte at `at` of file with mask (as a bad disk would change it).
+void flipByte(const std::string& file, uint64_t at, char mask) {
+  std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+  char byte = 0;
+  f.seekg(static_cast<std::streamoff>(at));
+  f.read(&byte, 1);
+  f.seekp(static_cast<std::streamoff>(at));
+  f.write(&(byte ^= mask), 1);
+}
+
 // Writes kNodes znodes through a real corrald (snapshots every 100 txns) and stops it.
 void writeOriginal(const TempDir& dir, const CorraldOptions& options) {
   CorraldProcess server(dir, options);
@@ -101,17 +111,11 @@ TEST(CorruptionE2eTest, DamagedStoresAreRefusedOrServeExactlyWhatWasWritten) {
       fs::resize_file(damaged, keep);
       what = "truncated to " + std::to_string(keep) + " of " + std::to_string(size) + " bytes";
     } else {  // flipped bytes anywhere, LMDB's meta pages included
-      std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
       int flips = 1 + v % 4;
       for (int k = 0; k < flips; ++k) {
         // Every third variant aims at the meta pages, which LMDB does not checksum.
-        auto at = v % 3 == 0 ? rng() % 8192 : rng() % size;
-        f.seekg(at);
-        char byte = 0;
-        f.read(&byte, 1);
-        byte ^= static_cast<char>(1 + rng() % 255);
-        f.seekp(at);
-        f.write(&byte, 1);
+        uint64_t at = v % 3 == 0 ? rng() % 8192 : rng() % size;
+        flipByte(damaged, at, static_cast<char>(1 + rng() % 255));
         what += "flip@" + std::to_string(at) + " ";
       }
     }
@@ -169,15 +173,7 @@ TEST(CorruptionE2eTest, DamagedJournalsAreRefusedNamingTheSegment) {
     fs::copy(original.path() + "/data", copy.path() + "/data", fs::copy_options::recursive);
     std::string damaged = copy.path() + "/data/lmdb/journal/" + segment;
     uint64_t where = 16 + rng() % (last_start - 16);
-    {
-      std::fstream f(damaged, std::ios::in | std::ios::out | std::ios::binary);
-      char byte = 0;
-      f.seekg(static_cast<std::streamoff>(where));
-      f.read(&byte, 1);
-      byte ^= static_cast<char>(1 + rng() % 255);
-      f.seekp(static_cast<std::streamoff>(where));
-      f.write(&byte, 1);
-    }
+    flipByte(damaged, where, static_cast<char>(1 + rng() % 255));
     std::map<std::string, std::string> served;
     std::string refusal = startAndRead(copy, options, &served);
     std::cout << "  flip@" << where << " -> " << (refusal.empty() ? "served" : refusal) << "\n";

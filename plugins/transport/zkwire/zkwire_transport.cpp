@@ -143,8 +143,7 @@ class ZkwireTransport final : public ClientTransport {
         auto it = conns_.find(conn_id);
         if (it == conns_.end()) return;
         auto c = it->second;
-        c->close_after_writes = true;
-        if (!c->writing && !c->flush_pending) finish(c, nullptr);
+        finishAfterWrites(c);
       });
     } catch (...) {
     }
@@ -315,9 +314,14 @@ class ZkwireTransport final : public ClientTransport {
       queue(c, std::move(out));
     }
     if (close_after) {
-      c->close_after_writes = true;
-      if (!c->writing && !c->flush_pending) finish(c, nullptr);  // else after its write
+      finishAfterWrites(c);
     }
+  }
+
+  // Closes the connection once everything queued for it is written (at once if nothing is).
+  void finishAfterWrites(const std::shared_ptr<Connection>& c) {
+    c->close_after_writes = true;
+    if (!c->writing && !c->flush_pending) finish(c, nullptr);
   }
 
   void queue(const std::shared_ptr<Connection>& c, std::string bytes) {
