@@ -203,7 +203,7 @@ class LmdbStorage final : public StoragePlugin {
   }
 
   StorageCode truncateAfter(uint64_t zxid, ErrorBuf err) noexcept override {
-    std::lock_guard<std::mutex> write(write_mu_);
+    std::lock_guard<std::mutex> log(log_mu_);
     {
       std::lock_guard<std::mutex> lock(mu_);
       std::erase_if(staged_, [&](const auto& r) { return r.first > zxid; });
@@ -426,15 +426,18 @@ class LmdbStorage final : public StoragePlugin {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stopping_ || (sync_wanted_ && !staged_.empty()); });
         if (stopping_) return;
+      }
+      // Taken and written under log_mu_: a truncation runs before the group is taken (and
+      // drops its records from staged_) or after it is written, never in between.
+      std::lock_guard<std::mutex> log(log_mu_);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
         batch.swap(staged_);
         sync_wanted_ = false;
       }
+      if (batch.empty()) continue;  // a truncation took them
       std::string error;
-      int rc = 0;
-      {
-        std::lock_guard<std::mutex> write(write_mu_);
-        rc = journal_.append(batch, &error);
-      }
+      int rc = journal_.append(batch, &error);
       uint64_t last = batch.back().first;
       batch.clear();
       if (rc == 0) {
@@ -474,6 +477,9 @@ class LmdbStorage final : public StoragePlugin {
   bool sync_wanted_ = false;
   bool stopping_ = false;
   std::mutex write_mu_;  // one LMDB write transaction at a time, from any thread
+  // One change of the journal at a time (a group written, a truncation). Apart from
+  // write_mu_, so saving a large snapshot into LMDB does not hold up group commits.
+  std::mutex log_mu_;
   std::thread syncer_;
 };
 
