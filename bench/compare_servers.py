@@ -227,7 +227,7 @@ plugin_dir = "{plugins}"
 servers = [{voters}]
 
 [peer]
-plugin = "zmq"
+plugin = "tcp"
 
 [storage]
 plugin = "lmdb"

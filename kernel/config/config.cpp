@@ -318,7 +318,7 @@ bool loadConfig(const std::string& path, const std::vector<std::string>& sets,
 
   const toml::table& peer = table("peer");
   c.onlyKeys(peer, "peer.", {"plugin"}, true);
-  cfg.peer.name = c.string(peer, "peer", "plugin", "zmq");
+  cfg.peer.name = c.string(peer, "peer", "plugin", "tcp");
   if (!c.failed()) {
     const toml::node* sub = peer.get(cfg.peer.name);
     cfg.peer.config_toml = tomlText(sub != nullptr ? sub->as_table() : nullptr);

@@ -156,8 +156,12 @@ TEST_F(ClusterTest, WritesThroughAnyServerAreReadEverywhere) {
   EXPECT_NE(mntr.find("zk_synced_followers\t2"), std::string::npos) << mntr;
 }
 
-TEST_F(ClusterTest, KilledLeaderUnderWriteLoadLosesNoAcknowledgedWrite) {
-  Ensemble e(dir_, EnsembleOptions{});
+// The leader SIGKILLed under write load: writes resume on a new leader and every
+// acknowledged one is on every server, the old leader too once it is back.
+void killLeaderUnderWriteLoad(const TempDir& dir, const std::string& peer) {
+  EnsembleOptions options;
+  options.peer = peer;
+  Ensemble e(dir, options);
   e.startAll();
   int leader = e.waitLeader();
   ASSERT_NE(leader, 0);
@@ -178,6 +182,15 @@ TEST_F(ClusterTest, KilledLeaderUnderWriteLoadLosesNoAcknowledgedWrite) {
   e.start(leader);
   ASSERT_TRUE(e.waitServing(leader));
   expectAllPresent(e, leader, acked);
+}
+
+TEST_F(ClusterTest, KilledLeaderUnderWriteLoadLosesNoAcknowledgedWrite) {
+  killLeaderUnderWriteLoad(dir_, "tcp");
+}
+
+// The same over the other peer transport, which stays selectable.
+TEST_F(ClusterTest, KilledLeaderUnderWriteLoadOverTheZmqPeerTransport) {
+  killLeaderUnderWriteLoad(dir_, "zmq");
 }
 
 TEST_F(ClusterTest, MinorityLossKeepsWritingMajorityLossStopsUntilItReturns) {

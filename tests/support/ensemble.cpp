@@ -83,7 +83,7 @@ Ensemble::Ensemble(const TempDir& dir, EnsembleOptions options)
       << "\nmax_session_timeout_ms = " << options_.max_session_timeout_ms << "\nplugin_dir = \""
       << CorraldProcess::pluginDir() << "\"\n\n"
       << "[ensemble]\nservers = [" << servers << "]\nobservers = [" << observers << "]\n\n"
-      << "[peer]\nplugin = \"zmq\"\n\n"
+      << "[peer]\nplugin = \"" << options_.peer << "\"\n\n"
       << "[storage]\nplugin = \"" << options_.storage << "\"\n";
     if (options_.storage == "lmdb") c << "[storage.lmdb]\nmap_size_mb = 256\nsync = \"fsync\"\n";
     c << "\n[client.zmq]\nlisten = \"tcp://127.0.0.1:" << native_ports_[id] << "\"\n"

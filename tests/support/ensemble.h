@@ -18,6 +18,7 @@ struct EnsembleOptions {
   int voters = 3;
   int observers = 0;
   std::string storage = "lmdb";  // with sync = "fsync"
+  std::string peer = "tcp";      // the peer transport plugin
   // 500 ms without word from a peer ends its link: short enough for quick tests, long
   // enough that a loaded 2-core CI machine does not hold spurious elections all the time.
   int tick_ms = 100;

@@ -1,5 +1,7 @@
-// The zmq peer transport plugin, loaded from its .so: several instances in this process (and
-// one in a child process, to kill it for real) on loopback ports chosen at run time.
+// A peer transport plugin (built twice: CORRAL_PEER_PLUGIN names "zmq" or "tcp"), loaded
+// from its .so: several instances in this process (and one in a child process, to kill it
+// for real) on loopback ports chosen at run time. Both plugins keep the same contract, so
+// the same tests hold for both; only the strangers' bytes differ.
 #include <arpa/inet.h>
 #include <corral/peer_transport.h>
 #include <gtest/gtest.h>
@@ -24,7 +26,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+#if CORRAL_PEER_ZMQ
 #include <zmq.hpp>
+#endif
 
 #include "child_process.h"
 #include "loaded_plugin.h"
@@ -37,7 +41,7 @@ using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
 const LoadedPlugin& plugin() {
-  static LoadedPlugin p("libcorral_peer_zmq.so");
+  static LoadedPlugin p("libcorral_peer_" CORRAL_PEER_PLUGIN ".so");
   return p;
 }
 
@@ -287,11 +291,11 @@ std::string orderedMessage(size_t i) {
   return m;
 }
 
-TEST(PeerTransportPlugin, DescriptorNamesAPeerTransportCalledZmq) {
+TEST(PeerTransportPlugin, DescriptorNamesAPeerTransportOfItsName) {
   ASSERT_TRUE(plugin().ok()) << plugin().error();
   const corral_plugin_descriptor* d = plugin().descriptor();
   EXPECT_EQ(d->kind, CORRAL_PLUGIN_PEER_TRANSPORT);
-  EXPECT_STREQ(d->name, "zmq");
+  EXPECT_STREQ(d->name, CORRAL_PEER_PLUGIN);
   EXPECT_EQ(d->abi_major, static_cast<uint32_t>(CORRAL_PLUGIN_ABI_MAJOR));
   EXPECT_STREQ(d->build_fingerprint, loaderFingerprint());
 }
@@ -527,6 +531,7 @@ TEST_F(PeerTransportTest, StrangersCannotCrashTheTransportNorReachTheKernel) {
   Node b(2, ports);
   ASSERT_TRUE(a.waitUp(2));
   ASSERT_TRUE(b.waitUp(1));
+#if CORRAL_PEER_ZMQ
   const std::string endpoint = "tcp://127.0.0.1:" + std::to_string(ports[1]);
   {
     zmq::context_t ctx;
@@ -558,7 +563,51 @@ TEST_F(PeerTransportTest, StrangersCannotCrashTheTransportNorReachTheKernel) {
                i + 1 < msg.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
       s.send(zmq::buffer(std::string("trailing")), zmq::send_flags::none);
     }
-    // Plain TCP bytes that are not ZMTP at all.
+#else
+  {
+    // Frames of the tcp transport that no member would send, each on its own connection.
+    auto frame = [](uint8_t kind, const std::string& body) {
+      std::string f(5, '\0');
+      uint32_t len = static_cast<uint32_t>(body.size() + 1);
+      for (int i = 0; i < 4; ++i) f[i] = static_cast<char>(len >> (8 * i));
+      f[4] = static_cast<char>(kind);
+      return f + body;
+    };
+    auto hello = [&](uint64_t sender, uint64_t target, size_t size) {
+      std::string b(size, '\0');
+      std::memcpy(b.data(), "corral-peer-tcp1", std::min<size_t>(16, size));
+      for (int i = 0; i < 8 && size >= 56; ++i) {
+        b[16 + i] = static_cast<char>(sender >> (8 * i));
+        b[40 + i] = static_cast<char>(target >> (8 * i));
+      }
+      return frame(1, b);
+    };
+    std::string huge_len = "\xff\xff\xff\x7f\x00";
+    std::vector<std::string> garbage = {
+        frame(0, "data before any hello"),
+        frame(9, "unknown kind"),
+        std::string(5, '\0'),  // length 0
+        huge_len + "and then some",
+        frame(1, "short"),
+        hello(77, 1, 56),  // not a member
+        hello(2, 5, 56),   // a member that meant someone else
+        hello(2, 1, 57),   // wrong size
+        hello(77, 1, 56) + frame(0, "after a bad hello"),
+    };
+    for (const std::string& bytes : garbage) {
+      int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(ports[1]));
+      ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+      ASSERT_EQ(write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+      close(fd);
+    }
+  }
+  {
+#endif
+    // Plain TCP bytes that are no protocol at all.
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
@@ -569,7 +618,7 @@ TEST_F(PeerTransportTest, StrangersCannotCrashTheTransportNorReachTheKernel) {
     for (size_t i = 0; i < junk.size(); ++i) junk[i] = static_cast<char>(i * 37);
     ASSERT_GT(write(fd, junk.data(), junk.size()), 0);
     close(fd);
-  }  // the context's destructor waits until everything was sent (linger)
+  }  // (zmq: the context's destructor waits until everything was sent: linger)
 
   // The real member is still heard, and only it.
   ASSERT_EQ(b.send(1, "from the real 2"), PeerCode::kOk);
@@ -866,7 +915,7 @@ TEST_F(PeerTransportTest, SlowReaderAndSlowLargeMessageDoNotBreakTheLink) {
 
   relay.limitRate(5u << 20);  // 5 MB/s: the big message takes about a second
   std::string big(5u << 20, 'b');
-  ASSERT_EQ(a.send(2, big), PeerCode::kOk);
+  ASSERT_EQ(a.send(2, big), PeerCode::kOk) << a.diagnostics() << b.diagnostics();
   ASSERT_EQ(a.send(2, "after the big one"), PeerCode::kOk);
   ASSERT_TRUE(b.waitMessages(1, kCount + 2, 30s)) << a.diagnostics() << b.diagnostics();
   PeerRecorder::State s = b.sink().state();

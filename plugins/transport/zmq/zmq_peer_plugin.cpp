@@ -1,15 +1,15 @@
 // Entry point of libcorral_peer_zmq.so: the "zmq" peer transport.
 #include <corral/peer_transport.h>
 
-#include "peer_settings.h"
+#include "common/peer_settings.h"
 #include "zmq_peer_transport.h"
 
 namespace {
 
 corral::PeerTransport* createZmqPeerTransport(std::string_view config, const corral_host_api* host,
                                               corral::ErrorBuf err) {
-  std::optional<corral::zmqtransport::PeerSettings> settings =
-      corral::zmqtransport::parsePeerSettings(config, err);
+  std::optional<corral::plugins::PeerSettings> settings =
+      corral::plugins::parsePeerSettings(config, "zmq peer transport", err);
   if (!settings) return nullptr;
   return new corral::zmqtransport::ZmqPeerTransport(std::move(*settings), host);
 }

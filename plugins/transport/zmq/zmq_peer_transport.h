@@ -46,10 +46,13 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/peer_settings.h"
 #include "peer_outbox.h"
-#include "peer_settings.h"
 
 namespace corral::zmqtransport {
+
+using plugins::PeerAddress;
+using plugins::PeerSettings;
 
 class ZmqPeerTransport final : public PeerTransport {
  public:

@@ -1,5 +1,6 @@
-// The zmq peer transport's config: the table the host builds from [ensemble] (self_id,
-// listen, peers) followed by the user's [peer.zmq] table, and its parser.
+// A peer transport's config: the table the host builds from [ensemble] (self_id, listen,
+// peers) followed by the user's [peer.<plugin>] table, and its parser. Shared by the peer
+// transport plugins, which take the same keys.
 #pragma once
 
 #include <corral/plugin.h>
@@ -10,7 +11,7 @@
 #include <string_view>
 #include <vector>
 
-namespace corral::zmqtransport {
+namespace corral::plugins {
 
 // A "host:port" address. host is as written, without IPv6 brackets.
 struct PeerAddress {
@@ -32,15 +33,16 @@ struct PeerSettings {
   PeerAddress listen;
   std::vector<PeerMember> peers;  // every other member, in config order
   int64_t reconnect_ms = 100;     // interval between connection attempts to a peer
-  int64_t heartbeat_ms = 150;     // ZMTP PING interval; a link silent for 3x is broken; 0: off
+  int64_t heartbeat_ms = 150;     // ping interval; a link silent for 3x is broken; 0: off
   uint64_t max_message_bytes = 256ull << 20;  // larger messages are refused by send()
 };
 
 // Parses "host:port" ("[v6addr]:port" for IPv6); false when it is not of that form.
 bool parsePeerAddress(std::string_view text, PeerAddress* out);
 
-// Parses the TOML text. On failure writes a one-line reason naming the offending key into err
-// and returns nullopt.
-std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorBuf err);
+// Parses the TOML text. On failure writes a one-line reason naming the offending key into err,
+// prefixed with `who` (e.g. "zmq peer transport"), and returns nullopt.
+std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, std::string_view who,
+                                              ErrorBuf err);
 
-}  // namespace corral::zmqtransport
+}  // namespace corral::plugins

@@ -3,15 +3,13 @@
 #include <charconv>
 #include <set>
 
-#include "common/plugin_config.h"
+#include "plugin_config.h"
 
-namespace corral::zmqtransport {
+namespace corral::plugins {
 
 namespace {
-constexpr std::string_view kWho = "zmq peer transport";
-
-bool fail(ErrorBuf err, const std::string& msg) {
-  err.write(std::string(kWho) + ": " + msg);
+bool fail(std::string_view who, ErrorBuf err, const std::string& msg) {
+  err.write(std::string(who) + ": " + msg);
   return false;
 }
 
@@ -61,12 +59,13 @@ bool parsePeerAddress(std::string_view text, PeerAddress* out) {
   return true;
 }
 
-std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorBuf err) {
-  std::optional<toml::table> table = plugins::parseConfig(toml_text, err);
+std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, std::string_view who,
+                                              ErrorBuf err) {
+  std::optional<toml::table> table = parseConfig(toml_text, err);
   if (!table) return std::nullopt;
-  if (!plugins::onlyKnownKeys(
+  if (!onlyKnownKeys(
           *table,
-          {"self_id", "listen", "peers", "reconnect_ms", "heartbeat_ms", "max_message_bytes"}, kWho,
+          {"self_id", "listen", "peers", "reconnect_ms", "heartbeat_ms", "max_message_bytes"}, who,
           err))
     return std::nullopt;
 
@@ -74,33 +73,33 @@ std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorB
   const toml::node* self = table->get("self_id");
   std::optional<int64_t> self_id = self != nullptr ? self->value_exact<int64_t>() : std::nullopt;
   if (self == nullptr) {
-    fail(err, "'self_id' is required (this server's id)");
+    fail(who, err, "'self_id' is required (this server's id)");
     return std::nullopt;
   }
   if (!self_id || *self_id < 1) {
-    fail(err, "'self_id' must be a positive integer");
+    fail(who, err, "'self_id' must be a positive integer");
     return std::nullopt;
   }
   s.self_id = static_cast<uint64_t>(*self_id);
 
   const toml::node* listen = table->get("listen");
   if (listen == nullptr) {
-    fail(err, "'listen' is required (this server's peer address, e.g. \"127.0.0.1:2888\")");
+    fail(who, err, "'listen' is required (this server's peer address, e.g. \"127.0.0.1:2888\")");
     return std::nullopt;
   }
   if (!listen->is_string() || !parsePeerAddress(listen->value_or(std::string()), &s.listen)) {
-    fail(err, "'listen' must be a string \"host:port\" such as \"127.0.0.1:2888\"");
+    fail(who, err, "'listen' must be a string \"host:port\" such as \"127.0.0.1:2888\"");
     return std::nullopt;
   }
 
   const toml::node* peers = table->get("peers");
   if (peers == nullptr) {
-    fail(err, "'peers' is required (an array of \"id=host:port\", every other member)");
+    fail(who, err, "'peers' is required (an array of \"id=host:port\", every other member)");
     return std::nullopt;
   }
   const toml::array* list = peers->as_array();
   if (list == nullptr) {
-    fail(err, "'peers' must be an array of strings \"id=host:port\"");
+    fail(who, err, "'peers' must be an array of strings \"id=host:port\"");
     return std::nullopt;
   }
   std::set<uint64_t> ids;
@@ -109,7 +108,7 @@ std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorB
     std::string where = "'peers' entry " + std::to_string(i + 1);
     std::optional<std::string> text = entry.value_exact<std::string>();
     if (!text) {
-      fail(err, where + " must be a string \"id=host:port\"");
+      fail(who, err, where + " must be a string \"id=host:port\"");
       return std::nullopt;
     }
     PeerMember m;
@@ -119,31 +118,30 @@ std::optional<PeerSettings> parsePeerSettings(std::string_view toml_text, ErrorB
         !parseNumber(std::string_view(*text).substr(0, eq), 1, INT64_MAX, &id) ||
         !parsePeerAddress(std::string_view(*text).substr(eq + 1), &m.address) ||
         m.address.host == "*") {
-      fail(err, where + " \"" + *text + "\" is not of the form \"id=host:port\"");
+      fail(who, err, where + " \"" + *text + "\" is not of the form \"id=host:port\"");
       return std::nullopt;
     }
     m.id = id;
     if (m.id == s.self_id) {
-      fail(err, where + " \"" + *text + "\": id " + std::to_string(id) +
-                    " is self_id; list only the other members");
+      fail(who, err,
+           where + " \"" + *text + "\": id " + std::to_string(id) +
+               " is self_id; list only the other members");
       return std::nullopt;
     }
     if (!ids.insert(m.id).second) {
-      fail(err, where + " \"" + *text + "\": id " + std::to_string(id) + " is listed twice");
+      fail(who, err, where + " \"" + *text + "\": id " + std::to_string(id) + " is listed twice");
       return std::nullopt;
     }
     s.peers.push_back(std::move(m));
   }
 
-  if (!plugins::readInt(*table, "reconnect_ms", 1, 60'000, s.reconnect_ms, kWho, err))
-    return std::nullopt;
-  if (!plugins::readInt(*table, "heartbeat_ms", 0, 600'000, s.heartbeat_ms, kWho, err))
-    return std::nullopt;
+  if (!readInt(*table, "reconnect_ms", 1, 60'000, s.reconnect_ms, who, err)) return std::nullopt;
+  if (!readInt(*table, "heartbeat_ms", 0, 600'000, s.heartbeat_ms, who, err)) return std::nullopt;
   int64_t max_bytes = static_cast<int64_t>(s.max_message_bytes);
-  if (!plugins::readInt(*table, "max_message_bytes", 1, int64_t{1} << 40, max_bytes, kWho, err))
+  if (!readInt(*table, "max_message_bytes", 1, int64_t{1} << 40, max_bytes, who, err))
     return std::nullopt;
   s.max_message_bytes = static_cast<uint64_t>(max_bytes);
   return s;
 }
 
-}  // namespace corral::zmqtransport
+}  // namespace corral::plugins
