@@ -525,6 +525,14 @@ bool Driver::recover(std::string* error) {
   }
   impl_->kernel.restoreHardState(zab::HardState{static_cast<int64_t>(hard_state.accepted_epoch),
                                                 static_cast<int64_t>(hard_state.current_epoch)});
+  // Most logged txns of a store that is being filled are creates: room for one znode per
+  // txn to replay (bounded) spares the tree its rehashing. Zxids count up within an epoch.
+  const uint64_t after = static_cast<uint64_t>(impl_->kernel.state().lastZxid());
+  const uint64_t last = impl_->storage->lastZxid();
+  if (last > after) {
+    uint64_t txns = (last >> 32) == (after >> 32) ? last - after : (last & 0xffffffffu);
+    impl_->kernel.reserveNodes(static_cast<size_t>(std::min<uint64_t>(txns, 2'000'000)));
+  }
   LogReplayer replay;
   replay.kernel = &impl_->kernel;
   code = impl_->storage->readLog(static_cast<uint64_t>(impl_->kernel.state().lastZxid()), replay,

@@ -25,6 +25,10 @@ void Kernel::restoreHardState(const zab::HardState& state) {
   if (impl_->zab) impl_->zab->recover(state, impl_->sm.lastZxid());
 }
 
+void Kernel::reserveNodes(size_t more) {
+  impl_->sm.reserveNodes(more);
+}
+
 bool Kernel::replay(int64_t zxid, std::string_view record, std::string* error) {
   Impl& k = *impl_;
   Txn txn;

@@ -86,6 +86,8 @@ class Kernel {
   // One logged txn after the snapshot (in zxid order). Standalone it is applied; in an
   // ensemble it is history that the leader will confirm (or truncate) before it is applied.
   bool replay(int64_t zxid, std::string_view record, std::string* error);
+  // Room for this many more znodes: a replay that will create them skips the rehashing.
+  void reserveNodes(size_t more);
   // Starts serving at now_ms: recovered sessions get a full timeout from now.
   void start(int64_t now_ms);
 

@@ -20,31 +20,37 @@ const std::string& field(const Txn& t, size_t i) {
 }  // namespace
 
 ZkError StateMachine::Impl::applyCreate(const Txn& txn, OpResult* result, SessionEvents* events) {
+  // Two lookups (the parent, then the insertion, which also finds an existing node): this is
+  // most of replaying a journal at start-up.
   const std::string& path = field(txn, 0);
-  if (tree.find(path) != nullptr) return ZkError::kNodeExists;
   std::string parent_path(parentPath(path));
   Node* parent = tree.find(parent_path);
-  if (parent == nullptr) return ZkError::kNoNode;
+  if (parent == nullptr)
+    return tree.find(path) != nullptr ? ZkError::kNodeExists : ZkError::kNoNode;
   Node n;
   n.setData(field(txn, 1));
   std::vector<Acl> acl;
   decodeAcl(field(txn, 2), &acl);
-  n.acl = tree.acls.intern(acl);
   int64_t owner = fieldInt(txn, 3);
   n.stat.czxid = n.stat.mzxid = n.stat.pzxid = txn.zxid;
   n.stat.ctime = n.stat.mtime = txn.time_ms;
   n.stat.ephemeral_owner = owner;
+  const Stat stat = n.stat;
+  const bool special = n.kind() != NodeKind::kPlain;
+  bool inserted = false;
+  Node* added = tree.addUnder(parent, path, std::move(n), nullptr, &inserted);
+  if (!inserted) return ZkError::kNodeExists;
+  added->acl = tree.acls.intern(acl);
   parent->stat.cversion++;
   parent->stat.pzxid = txn.zxid;
   if (isSessionOwner(owner)) {
     auto s = tree.sessions.find(owner);
     if (s != tree.sessions.end()) s->second.ephemerals.insert(path);
   }
-  if (n.kind() != NodeKind::kPlain) tree.containers_and_ttl.insert(path);
+  if (special) tree.containers_and_ttl.insert(path);
   result->path = path;
-  result->stat = n.stat;
+  result->stat = stat;
   result->has_stat = true;
-  tree.add(path, std::move(n));
   watches.nodeCreated(path, txn.zxid, events);
   watches.childrenChanged(parent_path, txn.zxid, events);
   return ZkError::kOk;

@@ -46,13 +46,15 @@ class ByteReader {
   uint32_t u32() { return fixed<uint32_t>(); }
   int32_t i32() { return static_cast<int32_t>(fixed<uint32_t>()); }
   int64_t i64() { return static_cast<int64_t>(fixed<uint64_t>()); }
-  std::string bytes() {
+  std::string bytes() { return std::string(view()); }
+  // The next byte string as a view into the input (no copy).
+  std::string_view view() {
     uint32_t n = u32();
     if (!ok_ || n > in_.size() - pos_) {
       ok_ = false;
       return {};
     }
-    std::string s(in_.substr(pos_, n));
+    std::string_view s = in_.substr(pos_, n);
     pos_ += n;
     return s;
   }

@@ -52,10 +52,16 @@ DataTree::DataTree() {
 
 Node* DataTree::add(const std::string& path, Node node) {
   if (path == "/") return &nodes.emplace(path, std::move(node)).first->second;
-  Node* parent = find(std::string(parentPath(path)));
+  return addUnder(find(std::string(parentPath(path))), path, std::move(node));
+}
+
+Node* DataTree::addUnder(Node* parent, const std::string& path, Node node, std::string_view* key,
+                         bool* inserted) {
   if (parent == nullptr) return nullptr;
-  auto [it, inserted] = nodes.emplace(path, std::move(node));  // parent stays put: node-based
-  if (!inserted) return &it->second;
+  auto [it, is_new] = nodes.emplace(path, std::move(node));  // parent stays put: node-based
+  if (key != nullptr) *key = it->first;
+  if (inserted != nullptr) *inserted = is_new;
+  if (!is_new) return &it->second;
   std::string_view name = baseName(it->first);  // a view of the key, which stays put too
   parent->stat.num_children++;
   if (!parent->children_) parent->children_ = std::make_unique<Node::ChildList>();

@@ -37,6 +37,7 @@ inline bool isSessionOwner(int64_t owner) {
 class AclTable {
  public:
   uint32_t intern(const std::vector<Acl>& acl);  // +1 reference
+  void addRef(uint32_t id) { ++refs_[id]; }      // +1 reference to an interned list
   void release(uint32_t id);                     // -1 reference
   const std::vector<Acl>& get(uint32_t id) const { return lists_[id]; }
   size_t size() const { return index_.size(); }
@@ -122,6 +123,11 @@ struct DataTree {
   // Adds a node (its acl already interned) and links it into its parent's children (and
   // numChildren). Null when the parent does not exist. Other stats are the caller's.
   Node* add(const std::string& path, Node node);
+  // The same with the parent already looked up; *key (if given) becomes a view of the node's
+  // key in `nodes`, which stays put; *inserted (if given) tells whether the node is new (an
+  // existing one is returned unchanged).
+  Node* addUnder(Node* parent, const std::string& path, Node node, std::string_view* key = nullptr,
+                 bool* inserted = nullptr);
   // Unlinks a childless node from its parent (and its numChildren) and frees it.
   void remove(const std::string& path);
   // Number of descendants (getAllChildrenNumber).

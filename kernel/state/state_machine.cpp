@@ -33,6 +33,9 @@ std::vector<SessionInfo> StateMachine::sessions() const {
 size_t StateMachine::nodeCount() const {
   return impl_->tree.nodes.size();
 }
+void StateMachine::reserveNodes(size_t more) {
+  impl_->tree.nodes.reserve(impl_->tree.nodes.size() + more);
+}
 size_t StateMachine::watchCount() const {
   return impl_->watches.count();
 }
@@ -132,11 +135,18 @@ bool StateMachine::restore(std::string_view snapshot, std::string* error) {
   t.last_zxid = r.i64();
   uint32_t count = r.count(4 + 4 + 4 + 8 * 6 + 4 * 4 + 8);
   t.nodes.reserve(count);
+  // Nodes come depth first, so a node's parent is almost always the node before it or that
+  // node's parent, and almost every node has the ACL of the one before it: both are
+  // remembered instead of looked up (a restart spends its time here).
+  std::string_view prev_path, prev_parent_path, prev_acl;
+  Node* prev = nullptr;
+  Node* prev_parent = nullptr;
+  uint32_t prev_acl_id = 0;
   for (uint32_t i = 0; i < count && r.ok(); ++i) {
-    std::string path = r.bytes();
+    std::string path(r.view());
     Node n;
-    std::string data = r.bytes();
-    std::string acl = r.bytes();
+    std::string_view data = r.view();
+    std::string_view acl = r.view();
     Stat& s = n.stat;
     s.czxid = r.i64();
     s.mzxid = r.i64();
@@ -151,17 +161,56 @@ bool StateMachine::restore(std::string_view snapshot, std::string* error) {
     r.i64();
     n.setData(data);
     if (!r.ok()) break;
-    std::vector<Acl> acl_list;
-    if (!decodeAcl(acl, &acl_list) || !pathError(path).empty()) {
+    if (!pathError(path).empty()) {
       *error = "corrupt node record for " + path;
       return false;
     }
-    n.acl = t.acls.intern(acl_list);
+    if (prev != nullptr && acl == prev_acl) {
+      t.acls.addRef(prev_acl_id);
+      n.acl = prev_acl_id;
+    } else {
+      std::vector<Acl> acl_list;
+      if (!decodeAcl(acl, &acl_list)) {
+        *error = "corrupt node record for " + path;
+        return false;
+      }
+      n.acl = t.acls.intern(acl_list);
+    }
     if (n.kind() != NodeKind::kPlain) t.containers_and_ttl.insert(path);
-    if (t.add(path, std::move(n)) == nullptr) {
+    if (path == "/") {
+      prev = t.add(path, std::move(n));
+      prev_path = t.nodes.find(path)->first;
+      prev_parent = nullptr;
+      prev_parent_path = {};
+      prev_acl = acl;
+      prev_acl_id = prev->acl;
+      continue;
+    }
+    std::string_view parent = parentPath(path);
+    Node* parent_node = nullptr;
+    std::string_view parent_key;
+    if (prev != nullptr && parent == prev_path) {
+      parent_node = prev;
+      parent_key = prev_path;
+    } else if (prev_parent != nullptr && parent == prev_parent_path) {
+      parent_node = prev_parent;
+      parent_key = prev_parent_path;
+    } else if (auto it = t.nodes.find(std::string(parent)); it != t.nodes.end()) {
+      parent_node = &it->second;
+      parent_key = it->first;
+    }
+    std::string_view key;
+    Node* added = t.addUnder(parent_node, path, std::move(n), &key);
+    if (added == nullptr) {
       *error = "node " + path + " has no parent in the snapshot";
       return false;
     }
+    prev = added;
+    prev_path = key;
+    prev_parent = parent_node;
+    prev_parent_path = parent_key;
+    prev_acl = acl;
+    prev_acl_id = added->acl;
   }
   uint32_t sessions = r.count(16);
   for (uint32_t i = 0; i < sessions && r.ok(); ++i) {

@@ -98,6 +98,7 @@ class StateMachine {
   const SessionInfo* session(int64_t session_id) const;
   std::vector<SessionInfo> sessions() const;
   size_t nodeCount() const;
+  void reserveNodes(size_t more);  // room for this many more znodes
   size_t watchCount() const;
 
   // Text about the state for operators (ZooKeeper's four-letter words): "stats" (key value

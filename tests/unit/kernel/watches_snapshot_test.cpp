@@ -165,5 +165,55 @@ TEST_F(StateTest, SnapshotRestoresTheWholeState) {
   EXPECT_EQ(copy.lastZxid(), zxid_ + 2);  // a failed restore leaves the state alone
 }
 
+// A random tree (depths 1-4, runs of siblings, runs of nodes sharing an ACL and nodes with
+// their own) comes back whole: the copy's snapshot is the original's, byte for byte, and
+// ACLs stay right when nodes sharing one are deleted in the copy (reference counts).
+TEST_F(StateTest, SnapshotOfARandomTreeRestoresByteForByte) {
+  std::mt19937 rng(7);
+  const std::vector<std::vector<Acl>> acls = {
+      {Acl{kPermAll, Id{"world", "anyone"}}},
+      {Acl{kPermRead, Id{"world", "anyone"}}},
+      {Acl{kPermAll, Id{"world", "anyone"}}, Acl{kPermRead, Id{"digest", "a:b!"}}},
+  };
+  std::vector<std::string> paths = {"/"};
+  std::map<std::string, size_t> acl_of;
+  for (int i = 0; i < 600; ++i) {
+    // Mostly under one of the last few nodes, so runs of siblings and deep chains both occur.
+    size_t back = rng() % std::min<size_t>(paths.size(), 6);
+    std::string parent = paths[paths.size() - 1 - back];
+    if (std::count(parent.begin(), parent.end(), '/') >= 4) parent = paths[rng() % paths.size()];
+    if (std::count(parent.begin(), parent.end(), '/') >= 4) parent = "/";
+    if (parent != "/" && acl_of[parent] == 1) parent = "/";  // read-only: no children
+    std::string path = (parent == "/" ? "" : parent) + "/n" + std::to_string(i);
+    Op op = create(path, std::string(rng() % 20, 'd'));
+    size_t which = (i / 17) % 2 == 0 ? 0 : rng() % acls.size();
+    op.acl = acls[which];
+    ASSERT_EQ(err(write(kA, op)), ZkError::kOk) << path;
+    paths.push_back(path);
+    acl_of[path] = which;
+  }
+  std::string snap = sm_.snapshot();
+  StateMachine copy(&auth_, StateLimits{1024});
+  std::string error;
+  ASSERT_TRUE(copy.restore(snap, &error)) << error;
+  EXPECT_GT(copy.nodeCount(), 400u);
+  EXPECT_EQ(copy.nodeCount(), sm_.nodeCount());
+  EXPECT_EQ(copy.snapshot(), snap);
+
+  // Delete leaves in the copy until few are left; the rest keep their ACLs.
+  int64_t zxid = zxid_;
+  for (size_t i = paths.size() - 1; i > 0 && i + 40 > paths.size() / 2; --i) {
+    Request del;
+    del.op = pathOp(OpCode::kDelete, paths[i]);
+    Applied a = copy.apply(copy.prepare(who(kA), del, ++zxid, now_));
+    if (a.response.err == ZkError::kOk) acl_of.erase(paths[i]);
+  }
+  for (const auto& [path, which] : acl_of) {
+    Request r;
+    r.op = pathOp(OpCode::kGetAcl, path);
+    EXPECT_EQ(copy.read(who(kA), r).response.result.acl, acls[which]) << path;
+  }
+}
+
 }  // namespace
 }  // namespace corral::kernel::testing
