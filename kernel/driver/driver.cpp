@@ -98,6 +98,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
   std::vector<Event> queue;
   std::atomic<bool> queued{false};  // queue is non-empty: readable without the lock
   bool dense = false;               // events came within a few spins of each other
+  bool sync_wanted = false;         // the kernel asked for a sync during this turn
   static constexpr std::chrono::microseconds kSpin{50};
   bool running = false;
   std::thread thread;
@@ -148,7 +149,15 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
     if (code != StorageCode::kOk) *error = err;
     return code == StorageCode::kOk;
   }
-  void requestSync() override { storage->requestSync(); }
+  // The kernel asks after every txn it logs; the storage's sync thread is asked once per
+  // turn, after the whole batch: woken at the first txn, it would make that one durable
+  // alone and leave the rest of the batch to the next fdatasync.
+  void requestSync() override { sync_wanted = true; }
+  void flushSync() {
+    if (!sync_wanted) return;
+    sync_wanted = false;
+    storage->requestSync();
+  }
   void truncateAfter(int64_t zxid) override {
     char err[512] = {0};
     if (storage->truncateAfter(static_cast<uint64_t>(zxid), ErrorBuf{err, sizeof(err)}) !=
@@ -406,6 +415,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
     int64_t next_timer = now();
     std::vector<Event> batch;
     while (true) {
+      flushSync();  // txns logged outside a turn (at start) are not left until the next one
       awaitBriefly();
       {
         std::unique_lock<std::mutex> lock(mu);
@@ -455,6 +465,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
         }
       }
       batch.clear();
+      flushSync();
       pollSnapshot();
       int64_t t = now();
       runTimers(&next_timer);
@@ -462,6 +473,7 @@ struct Driver::Impl : public KernelOutput, public DurableListener, public PeerSi
         kernel.onTick(t);
         next_tick = t + tick_ms;
       }
+      flushSync();
     }
   }
 };

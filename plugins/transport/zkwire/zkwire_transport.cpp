@@ -7,7 +7,10 @@
 // Pipelining clients send many frames at once, so a connection reads whatever has arrived
 // (up to 64 KB per read) and hands every complete frame on; replies the kernel sends
 // between two turns of the I/O thread go out in one gathered write per connection. Frames
-// from the kernel wait in one outbox; the I/O thread is woken once per batch, not per frame.
+// (and close requests) from the kernel wait in one outbox, in order; the I/O thread is woken
+// once per batch, not per frame, through an eventfd it reads: asio::post took the
+// scheduler's mutex, which the busy I/O thread held most of the time, so every wake-up was
+// a futex contention on both sides.
 //
 // Defences: frames above max_request_bytes, unknown opcodes and garbage close the offending
 // connection with a log line; a connection that does not finish its handshake, or leaves a
@@ -29,6 +32,9 @@
 #include <mutex>
 #include <thread>
 #include <unordered_map>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "common/plugin_config.h"
 #include "four_letter_words.h"
@@ -78,7 +84,10 @@ class ZkwireTransport final : public ClientTransport {
       : settings_(std::move(s)), host_(host), acceptor_(io_), timer_(io_) {
     max_frame_ = host != nullptr && host->max_request_bytes > 0 ? host->max_request_bytes : 1048575;
   }
-  ~ZkwireTransport() override { stop(); }
+  ~ZkwireTransport() override {
+    stop();
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
 
   TransportCode start(ClientSink* sink, ErrorBuf err) noexcept override {
     sink_ = sink;
@@ -95,6 +104,14 @@ class ZkwireTransport final : public ClientTransport {
                 e.what());
       return TransportCode::kIoError;
     }
+    int fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) {
+      err.write(std::string("cannot create the wake-up eventfd: ") + std::strerror(errno));
+      return TransportCode::kIoError;
+    }
+    wake_fd_ = fd;
+    wake_.assign(fd);
+    awaitWake();
     accept();
     tick();
     running_ = true;
@@ -114,6 +131,7 @@ class ZkwireTransport final : public ClientTransport {
       boost::system::error_code ec;
       acceptor_.close(ec);
       timer_.cancel();
+      wake_.release();  // the fd stays open until the destructor: send() may still write
       std::vector<std::shared_ptr<Connection>> all;
       for (auto& [id, c] : conns_) all.push_back(c);
       for (auto& c : all) finish(c, nullptr);
@@ -123,28 +141,17 @@ class ZkwireTransport final : public ClientTransport {
 
   TransportCode send(uint64_t conn_id, ByteView frame) noexcept override {
     try {
-      bool wake;
-      {
-        std::lock_guard<std::mutex> lock(outbox_mu_);
-        outbox_.emplace_back(conn_id, std::string(frame.str()));
-        wake = outbox_.size() == 1;
-      }
-      // A close() posted after this send runs after the drain posted here (or earlier).
-      if (wake) asio::post(io_, [this] { drainOutbox(); });
+      toOutbox(Outgoing{conn_id, std::string(frame.str()), false});
     } catch (...) {
       return TransportCode::kIoError;
     }
     return TransportCode::kOk;
   }
 
+  // After the frames sent before it: it travels the same outbox.
   void close(uint64_t conn_id) noexcept override {
     try {
-      asio::post(io_, [this, conn_id] {
-        auto it = conns_.find(conn_id);
-        if (it == conns_.end()) return;
-        auto c = it->second;
-        finishAfterWrites(c);
-      });
+      toOutbox(Outgoing{conn_id, std::string(), true});
     } catch (...) {
     }
   }
@@ -280,14 +287,51 @@ class ZkwireTransport final : public ClientTransport {
     sink_->onFrame(c->id, ByteView(native.data(), native.size()));
   }
 
+  struct Outgoing {
+    uint64_t conn_id;
+    std::string frame;
+    bool close;  // close the connection once what was sent before is written
+  };
+
+  void toOutbox(Outgoing o) {
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lock(outbox_mu_);
+      outbox_.push_back(std::move(o));
+      wake = outbox_.size() == 1;
+    }
+    if (wake) {
+      uint64_t one = 1;
+      [[maybe_unused]] ssize_t n = ::write(wake_fd_, &one, sizeof(one));
+    }
+  }
+
+  // Reading the eventfd consumes its count; asio tries the read at once when armed, so a
+  // wake-up written meanwhile is never missed.
+  void awaitWake() {
+    wake_.async_read_some(asio::buffer(&wake_count_, sizeof(wake_count_)),
+                          [this](const boost::system::error_code& ec, size_t) {
+                            if (ec) return;  // stopped
+                            drainOutbox();
+                            awaitWake();
+                          });
+  }
+
   void drainOutbox() {
-    std::vector<std::pair<uint64_t, std::string>> batch;
+    std::vector<Outgoing> batch;
     {
       std::lock_guard<std::mutex> lock(outbox_mu_);
       batch.swap(outbox_);
     }
     batching_ = true;
-    for (auto& [conn_id, frame] : batch) deliver(conn_id, frame);
+    for (Outgoing& o : batch) {
+      if (!o.close) {
+        deliver(o.conn_id, o.frame);
+        continue;
+      }
+      auto it = conns_.find(o.conn_id);
+      if (it != conns_.end()) finishAfterWrites(std::shared_ptr<Connection>(it->second));
+    }
     batching_ = false;
     for (auto& c : to_flush_) {
       c->flush_pending = false;
@@ -399,7 +443,10 @@ class ZkwireTransport final : public ClientTransport {
   std::string bound_;
   ClientSink* sink_ = nullptr;
   std::mutex outbox_mu_;
-  std::vector<std::pair<uint64_t, std::string>> outbox_;  // frames from the kernel thread
+  std::vector<Outgoing> outbox_;              // frames and closes from the kernel thread
+  asio::posix::stream_descriptor wake_{io_};  // an eventfd: the outbox is not empty
+  uint64_t wake_count_ = 0;
+  int wake_fd_ = -1;
 
   // I/O thread only.
   std::unordered_map<uint64_t, std::shared_ptr<Connection>> conns_;
