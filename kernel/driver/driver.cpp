@@ -560,6 +560,14 @@ bool Driver::recover(std::string* error) {
   return true;
 }
 
+size_t Driver::nodeCount() const {
+  return impl_->kernel.state().nodeCount();
+}
+
+int64_t Driver::lastZxid() const {
+  return impl_->kernel.state().lastZxid();
+}
+
 PeerSink* Driver::setPeerTransport(PeerTransport* transport, std::string faults_path) {
   impl_->peer = transport;
   impl_->faults = std::make_unique<PeerFaults>(std::move(faults_path));

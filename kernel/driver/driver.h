@@ -27,6 +27,9 @@ class Driver {
 
   // Recovery, before start(): the newest snapshot and the log after it, from storage.
   bool recover(std::string* error);
+  // What recovery rebuilt (before start(): the kernel thread is not running yet).
+  size_t nodeCount() const;
+  int64_t lastZxid() const;
   // A sink for the transport that will be started next; frames to its connections go back
   // through it. Call before start().
   ClientSink* addTransport(ClientTransport* transport);

@@ -31,8 +31,8 @@ void Kernel::reserveNodes(size_t more) {
 
 bool Kernel::replay(int64_t zxid, std::string_view record, std::string* error) {
   Impl& k = *impl_;
-  Txn txn;
-  if (!decodeTxn(record, &txn, error)) {
+  Txn& txn = k.replay_txn;
+  if (!decodeTxnReusing(record, &txn, error)) {
     *error = "txn " + std::to_string(zxid) + ": " + *error;
     return false;
   }

@@ -76,6 +76,7 @@ struct Kernel::Impl {
   const AuthRegistry* auth;
   KernelOutput* out;
   StateMachine sm;
+  Txn replay_txn;  // reused by every replayed record
   std::unordered_map<uint64_t, Connection> conns;
   std::map<int64_t, Session> sessions;
   std::deque<InFlight> in_flight;

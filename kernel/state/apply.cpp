@@ -29,8 +29,6 @@ ZkError StateMachine::Impl::applyCreate(const Txn& txn, OpResult* result, Sessio
     return tree.find(path) != nullptr ? ZkError::kNodeExists : ZkError::kNoNode;
   Node n;
   n.setData(field(txn, 1));
-  std::vector<Acl> acl;
-  decodeAcl(field(txn, 2), &acl);
   int64_t owner = fieldInt(txn, 3);
   n.stat.czxid = n.stat.mzxid = n.stat.pzxid = txn.zxid;
   n.stat.ctime = n.stat.mtime = txn.time_ms;
@@ -40,7 +38,7 @@ ZkError StateMachine::Impl::applyCreate(const Txn& txn, OpResult* result, Sessio
   bool inserted = false;
   Node* added = tree.addUnder(parent, path, std::move(n), nullptr, &inserted);
   if (!inserted) return ZkError::kNodeExists;
-  added->acl = tree.acls.intern(acl);
+  added->acl = tree.acls.internEncoded(field(txn, 2));
   parent->stat.cversion++;
   parent->stat.pzxid = txn.zxid;
   if (isSessionOwner(owner)) {

@@ -28,8 +28,22 @@ uint32_t AclTable::intern(const std::vector<Acl>& acl) {
   return id;
 }
 
+uint32_t AclTable::internEncoded(std::string_view encoded) {
+  if (last_id_ != UINT32_MAX && encoded == last_encoded_) {
+    ++refs_[last_id_];
+    return last_id_;
+  }
+  std::vector<Acl> acl;
+  if (!decodeAcl(encoded, &acl)) acl.clear();
+  uint32_t id = intern(acl);
+  last_encoded_.assign(encoded);
+  last_id_ = id;
+  return id;
+}
+
 void AclTable::release(uint32_t id) {
   if (id >= refs_.size() || refs_[id] == 0 || --refs_[id] > 0) return;
+  if (id == last_id_) last_id_ = UINT32_MAX;
   index_.erase(encodeAcl(lists_[id]));
   lists_[id].clear();
   free_.push_back(id);

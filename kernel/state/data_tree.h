@@ -37,8 +37,11 @@ inline bool isSessionOwner(int64_t owner) {
 class AclTable {
  public:
   uint32_t intern(const std::vector<Acl>& acl);  // +1 reference
-  void addRef(uint32_t id) { ++refs_[id]; }      // +1 reference to an interned list
-  void release(uint32_t id);                     // -1 reference
+  // The same from the list's encoding (encodeAcl, as txns carry it; garbage interns the
+  // empty list). Remembers the last one: runs of creates with one ACL skip the decoding.
+  uint32_t internEncoded(std::string_view encoded);
+  void addRef(uint32_t id) { ++refs_[id]; }  // +1 reference to an interned list
+  void release(uint32_t id);                 // -1 reference
   const std::vector<Acl>& get(uint32_t id) const { return lists_[id]; }
   size_t size() const { return index_.size(); }
 
@@ -47,6 +50,8 @@ class AclTable {
   std::vector<uint32_t> refs_;
   std::vector<uint32_t> free_;
   std::unordered_map<std::string, uint32_t> index_;  // encodeAcl(list) -> id
+  std::string last_encoded_;                         // internEncoded's last list ...
+  uint32_t last_id_ = UINT32_MAX;                    // ... and its id (MAX: none)
 };
 
 // One znode, kept small: a tree of a million holds a million of these. Its data length is

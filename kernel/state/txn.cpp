@@ -25,14 +25,14 @@ std::string encodeTxn(const Txn& txn) {
   return out;
 }
 
-bool decodeTxn(std::string_view bytes, Txn* out, std::string* error) {
+bool decodeTxnReusing(std::string_view bytes, Txn* out, std::string* error) {
   ByteReader r(bytes);
   uint8_t format = r.u8();
   if (r.ok() && format != kTxnFormat) {
     *error = "unknown txn format " + std::to_string(format);
     return false;
   }
-  Txn t;
+  Txn& t = *out;
   t.zxid = r.i64();
   t.time_ms = r.i64();
   t.session_id = r.i64();
@@ -40,11 +40,25 @@ bool decodeTxn(std::string_view bytes, Txn* out, std::string* error) {
   t.type = static_cast<OpCode>(r.i32());
   t.err = static_cast<ZkError>(r.i32());
   uint32_t n = r.count(4);
-  for (uint32_t i = 0; i < n && r.ok(); ++i) t.fields.push_back(r.bytes());
-  if (!r.ok() || !r.done()) {
+  if (t.fields.size() > n) t.fields.resize(n);
+  for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    std::string_view f = r.view();
+    if (i < t.fields.size()) {
+      t.fields[i].assign(f);
+    } else {
+      t.fields.emplace_back(f);
+    }
+  }
+  if (!r.ok() || !r.done() || t.fields.size() != n) {
     *error = "malformed txn record";
     return false;
   }
+  return true;
+}
+
+bool decodeTxn(std::string_view bytes, Txn* out, std::string* error) {
+  Txn t;
+  if (!decodeTxnReusing(bytes, &t, error)) return false;
   *out = std::move(t);
   return true;
 }

@@ -25,5 +25,8 @@ struct Txn {
 // Stable binary encoding of a txn (what storage keeps).
 std::string encodeTxn(const Txn& txn);
 bool decodeTxn(std::string_view bytes, Txn* out, std::string* error);
+// The same into a Txn that is reused (a replay decodes a txn after another): its fields'
+// buffers are kept. On failure *out holds garbage.
+bool decodeTxnReusing(std::string_view bytes, Txn* out, std::string* error);
 
 }  // namespace corral::kernel
