@@ -124,6 +124,12 @@ int main(int argc, char** argv) {
       continue;
     }
     (hang ? hung : killed).push_back(ms);
+    if (std::getenv("CORRAL_FAILOVER_SLOW_MS") != nullptr &&
+        ms > std::atof(std::getenv("CORRAL_FAILOVER_SLOW_MS"))) {
+      std::printf("trial %d (%s) took %.0f ms; the servers' logs:\n", n,
+                  hang ? "SIGSTOP" : "SIGKILL", ms);
+      printServerLogTails(dir, 25);
+    }
     std::fflush(stdout);
   }
   report("leader SIGKILL", killed);

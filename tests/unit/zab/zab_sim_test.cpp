@@ -255,6 +255,30 @@ TEST(ZabSim, SilentLeaderIsReplaced) {
   EXPECT_SIM_OK(sim);
 }
 
+// The leader dies while one follower still follows it: the other, already looking, sent its
+// vote to a follower, which answered as one; when that one starts looking too it proposes a
+// worse vote, and must hear the better one at once, not at the next resend a tick later.
+TEST(ZabSim, LeaderDeathSeenAtDifferentTimesElectsWithoutWaitingATick) {
+  Sim sim(SimOptions{.voters = 3, .seed = 5, .tick_ms = 200, .write_rate = 0, .max_delay_ms = 1});
+  int64_t leader = leaderWithin(sim, 3000);
+  ASSERT_EQ(leader, 3);
+  ASSERT_TRUE(sim.runUntil([&] { return allServing(sim); }, sim.now() + 3000));
+  int64_t t0 = sim.now();
+  sim.cut(3, 2);  // 2 (the better vote: higher id) starts looking first
+  sim.runUntil(sim.now() + 5, false);
+  sim.crash(3);  // now 1 starts looking, with its own, worse vote
+  int64_t next = 0;
+  ASSERT_TRUE(sim.runUntil(
+      [&] {
+        next = sim.servingLeader();
+        return next == 2 && sim.zab(1)->serving();
+      },
+      sim.now() + 3000))
+      << sim.trace();
+  EXPECT_LT(sim.now() - t0, 150) << "a vote waited for the resend\n" << sim.trace();
+  EXPECT_SIM_OK(sim);
+}
+
 struct ChaosCase {
   int voters;
   int observers;
