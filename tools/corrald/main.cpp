@@ -1,6 +1,7 @@
 // corrald: the Corral server.
 //   corrald --config FILE [--set TABLE.KEY=VALUE]...
 //   corrald --check-config FILE [--set ...]
+#include <malloc.h>
 #include <unistd.h>
 
 #include <climits>
@@ -35,6 +36,11 @@ std::string exeDir(const char* argv0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A fixed threshold: buffers of 1 MB and more (a snapshot read back for storage, large
+  // frames) get their own mapping and go back to the system when freed. glibc's default
+  // raises the threshold after the first such free, so later ones landed in the heap under
+  // long-lived znodes and stayed resident: 200k znodes held 143 MB instead of 83 MB.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   std::string config_path;
   bool check_only = false;
   std::vector<std::string> sets;
