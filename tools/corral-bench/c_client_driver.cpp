@@ -165,7 +165,7 @@ bool runCClientDriver(const Options& o, RunResult* result) {
                    ZOO_PERSISTENT_SEQUENTIAL, nullptr, 0);
   }
 
-  CpuMeter meter(o.server_pid);
+  CpuMeter meter(o.server_pids);
   meter.start();
   auto start = Clock::now();
   for (auto& s : sessions)

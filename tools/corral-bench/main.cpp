@@ -3,13 +3,13 @@
 //
 //   corral-bench --servers HOST:PORT[,...] [--driver c|raw] [--threads T] [--sessions N]
 //                [--inflight K] [--op OP] [--size B] [--read-ratio R] [--seconds S] [--ops N]
-//                [--json FILE] [--server-pid PID]
+//                [--json FILE] [--server-pid PID[,PID...]]
 //   OP: create, set, get, exists, delete, mixed (get/set by --read-ratio)
 //
 // Each session keeps K requests in flight on its own node; every completion issues the next
 // request until the time or op bound is reached. Reports ops/s and latency p50/p99/p999;
-// any error fails the cell (exit 1). With --server-pid it also reports the server's CPU time
-// next to the generator's, to show which side was the bottleneck.
+// any error fails the cell (exit 1). With --server-pid it also reports the servers' CPU time
+// (summed) next to the generator's, to show which side was the bottleneck.
 //
 // Two drivers: "c" (default) uses the official C client (libzookeeper-mt, async API), the
 // client applications use, but it needs 2-4x the server's CPU, so on a shared machine its

@@ -1,5 +1,6 @@
 #include "options.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -12,7 +13,7 @@ const char kUsage[] =
     "usage: corral-bench --servers HOST:PORT[,HOST:PORT...] [--driver c|raw] [--threads T]\n"
     "                    [--sessions N] [--inflight K] [--op OP] [--size BYTES]\n"
     "                    [--read-ratio R] [--seconds S] [--ops N] [--json FILE]\n"
-    "                    [--server-pid PID]\n"
+    "                    [--server-pid PID[,PID...]]\n"
     "  OP: create, set, get, exists, delete, mixed (get/set by --read-ratio)\n"
     "  --driver c    the official C client, async API (default)\n"
     "  --driver raw  the wire protocol straight over TCP, pipelined, on T epoll threads\n"
@@ -76,7 +77,18 @@ bool parseOne(std::string_view flag, const char* v, Options* o) {
     o->json = v;
     return true;
   }
-  if (flag == "--server-pid") return parseInt(v, &o->server_pid);
+  if (flag == "--server-pid") {  // a comma list: an ensemble's servers
+    o->server_pids.clear();
+    std::string list = v;
+    for (size_t at = 0; at <= list.size();) {
+      size_t comma = std::min(list.find(',', at), list.size());
+      int pid = 0;
+      if (!parseInt(list.substr(at, comma - at).c_str(), &pid) || pid <= 0) return false;
+      o->server_pids.push_back(pid);
+      at = comma + 1;
+    }
+    return true;
+  }
   return false;
 }
 

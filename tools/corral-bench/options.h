@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace corral::bench {
 
@@ -20,7 +21,7 @@ struct Options {
   double seconds = 10;
   int64_t max_ops = 0;
   std::string json;
-  int server_pid = 0;
+  std::vector<int> server_pids;  // --server-pid PID[,PID...]: their CPU time is summed
 };
 
 // Fills *options from argv. On a bad or unknown argument prints the usage and returns false.

@@ -157,7 +157,7 @@ bool Run::timed(RunResult* result) {
   BenchPlan bench(o_, paths_, &issued);
   std::vector<std::vector<uint32_t>> latencies(loops_.size());
   for (auto& l : latencies) l.reserve(1 << 20);  // so that the timed part rarely allocates
-  CpuMeter meter(o_.server_pid);
+  CpuMeter meter(o_.server_pids);
   meter.start();
   Phase phase;
   phase.window = o_.inflight;

@@ -39,16 +39,22 @@ double wallSeconds() {
 
 }  // namespace
 
+double CpuMeter::serversCpu() const {
+  double sum = 0;
+  for (int pid : server_pids_) sum += processCpuSeconds(pid);
+  return sum;
+}
+
 void CpuMeter::start() {
   bench0_ = selfCpuSeconds();
-  server0_ = server_pid_ ? processCpuSeconds(server_pid_) : 0;
+  server0_ = serversCpu();
   wall0_ = wallSeconds();
 }
 
 void CpuMeter::stop(RunResult* r) const {
   r->elapsed_s = wallSeconds() - wall0_;
   r->bench_cpu_s = selfCpuSeconds() - bench0_;
-  r->server_cpu_s = server_pid_ ? processCpuSeconds(server_pid_) - server0_ : 0;
+  r->server_cpu_s = serversCpu() - server0_;
 }
 
 void writeReport(const Options& o, RunResult* r) {

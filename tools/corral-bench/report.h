@@ -17,17 +17,18 @@ struct RunResult {
   double server_cpu_s = 0;
 };
 
-// CPU time (user + system) of this process and, when pid != 0, of the server under test,
-// over the timed part only, so that setup and cleanup do not count.
+// CPU time (user + system) of this process and of the servers under test (summed), over the
+// timed part only, so that setup and cleanup do not count.
 class CpuMeter {
  public:
-  explicit CpuMeter(int server_pid) : server_pid_(server_pid) {}
+  explicit CpuMeter(std::vector<int> server_pids) : server_pids_(std::move(server_pids)) {}
   void start();
   // Sets elapsed_s, bench_cpu_s and server_cpu_s of *result.
   void stop(RunResult* result) const;
 
  private:
-  int server_pid_;
+  std::vector<int> server_pids_;
+  double serversCpu() const;
   double bench0_ = 0;
   double server0_ = 0;
   double wall0_ = 0;
