@@ -12,7 +12,7 @@ constexpr size_t kSequenceDigits = 10;
 constexpr size_t kPathOffset = 16;
 
 void encodeOp(const std::string& op, const std::string& path, const std::string& data,
-              std::string* out) {
+              int multi_ops, std::string* out) {
   if (op == "get") {
     zk::encodeRead(out, zk::kGetData, path);
   } else if (op == "exists") {
@@ -21,6 +21,8 @@ void encodeOp(const std::string& op, const std::string& path, const std::string&
     zk::encodeCreate(out, path + "/c-", data, zk::kPersistentSequential);
   } else if (op == "delete") {
     zk::encodeDelete(out, path + "/c-" + std::string(kSequenceDigits, '0'));
+  } else if (op == "multi") {
+    zk::encodeMultiSetData(out, path, data, multi_ops);
   } else {
     zk::encodeSetData(out, path, data);
   }
@@ -37,6 +39,7 @@ BenchPlan::BenchPlan(const Options& o, const std::vector<std::string>& paths,
     : sessions_(paths.size()),
       mixed_(o.op == "mixed"),
       deletes_(o.op == "delete"),
+      multi_ops_(o.op == "multi" ? o.multi_ops : 0),
       delete_limit_(o.max_ops > 0 ? deleteTargetsPerSession(o) : INT64_MAX),
       read_ratio_(o.read_ratio),
       max_ops_(o.max_ops),
@@ -44,8 +47,8 @@ BenchPlan::BenchPlan(const Options& o, const std::vector<std::string>& paths,
   std::string data(static_cast<size_t>(o.size), 'x');
   for (size_t i = 0; i < paths.size(); ++i) {
     Session& s = sessions_[i];
-    encodeOp(mixed_ ? "set" : o.op, paths[i], data, &s.frame);
-    if (mixed_) encodeOp("get", paths[i], data, &s.read_frame);
+    encodeOp(mixed_ ? "set" : o.op, paths[i], data, o.multi_ops, &s.frame);
+    if (mixed_) encodeOp("get", paths[i], data, o.multi_ops, &s.read_frame);
     s.digits_at = kPathOffset + paths[i].size() + 3;  // after "/c-"
     s.rng = 0x9e3779b97f4a7c15ull * (i + 1);
   }
@@ -68,8 +71,11 @@ bool BenchPlan::next(int index, std::string* out) {
   return true;
 }
 
-void BenchPlan::reply(int index, int32_t err, JuteReader) {
-  if (err != zk::kOk) ++sessions_[static_cast<size_t>(index)].errors;
+void BenchPlan::reply(int index, int32_t err, JuteReader body) {
+  // A multi whose op failed may still carry err 0 in its header: its results tell.
+  bool failed = err != zk::kOk;
+  if (!failed && multi_ops_ > 0) failed = !zk::multiSetDataSucceeded(body.rest(), multi_ops_);
+  if (failed) ++sessions_[static_cast<size_t>(index)].errors;
 }
 
 int64_t BenchPlan::errors() const {

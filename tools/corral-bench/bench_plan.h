@@ -39,6 +39,7 @@ class BenchPlan : public Plan {
   std::vector<Session> sessions_;
   bool mixed_;
   bool deletes_;
+  int multi_ops_;  // --op multi: the ops each reply must report as done; 0 otherwise
   // With --ops, each session deletes only its own share of the children created for it,
   // so that a session served faster than the others does not run out and fail the cell.
   int64_t delete_limit_;

@@ -22,10 +22,14 @@ using Clock = std::chrono::steady_clock;
 
 struct Session;
 
-// One request in flight: which session, when it left.
+// One request in flight: which session, when it left; for a multi, the ops and the results
+// the C client fills in, which must live until its completion.
 struct Pending {
   Session* session;
   Clock::time_point started;
+  std::vector<zoo_op_t> ops;
+  std::vector<zoo_op_result_t> results;
+  std::vector<struct Stat> stats;
 };
 
 struct Session {
@@ -68,6 +72,13 @@ void onString(int rc, const char*, const void* data) {
 void onVoid(int rc, const void* data) {
   complete(static_cast<Pending*>(const_cast<void*>(data)), rc);
 }
+// A multi fails as a whole, but the C client may report it only in the op's result.
+void onMulti(int rc, const void* data) {
+  auto* p = static_cast<Pending*>(const_cast<void*>(data));
+  for (const zoo_op_result_t& r : p->results)
+    if (rc == ZOK && r.err != ZOK) rc = r.err;
+  complete(p, rc);
+}
 
 // Sends the next request of this session unless the run is over.
 void issue(Session* s) {
@@ -85,7 +96,7 @@ void issue(Session* s) {
     thread_local std::mt19937 rng(std::random_device{}());
     op = std::uniform_real_distribution<>(0, 1)(rng) < o.read_ratio ? "get" : "set";
   }
-  auto* p = new Pending{s, Clock::now()};
+  auto* p = new Pending{s, Clock::now(), {}, {}, {}};
   s->in_flight.fetch_add(1);
   int rc;
   if (op == "get") {
@@ -101,6 +112,15 @@ void issue(Session* s) {
     std::snprintf(child, sizeof(child), "/c-%010lld",
                   static_cast<long long>(s->created.fetch_add(1)));
     rc = zoo_adelete(s->zh, (s->path + child).c_str(), -1, onVoid, p);
+  } else if (op == "multi") {
+    auto n = static_cast<size_t>(o.multi_ops);
+    p->ops.resize(n);
+    p->results.resize(n);
+    p->stats.resize(n);
+    for (size_t i = 0; i < n; ++i)
+      zoo_set_op_init(&p->ops[i], s->path.c_str(), s->data.data(), static_cast<int>(s->data.size()),
+                      -1, &p->stats[i]);
+    rc = zoo_amulti(s->zh, o.multi_ops, p->ops.data(), p->results.data(), onMulti, p);
   } else {
     rc = zoo_aset(s->zh, s->path.c_str(), s->data.data(), static_cast<int>(s->data.size()), -1,
                   onStat, p);

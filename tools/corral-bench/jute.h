@@ -81,6 +81,8 @@ class JuteReader {
     return std::string_view(in_.data() - n, static_cast<size_t>(n));
   }
   void skip(size_t n) { take(n); }
+  // What has not been read yet.
+  std::string_view rest() const { return in_; }
   bool ok() const { return ok_; }
   size_t remaining() const { return in_.size(); }
 

@@ -3,8 +3,9 @@
 //
 //   corral-bench --servers HOST:PORT[,...] [--driver c|raw] [--threads T] [--sessions N]
 //                [--inflight K] [--op OP] [--size B] [--read-ratio R] [--seconds S] [--ops N]
-//                [--json FILE] [--server-pid PID[,PID...]]
-//   OP: create, set, get, exists, delete, mixed (get/set by --read-ratio)
+//                [--json FILE] [--multi-ops K] [--server-pid PID[,PID...]]
+//   OP: create, set, get, exists, delete, mixed (get/set by --read-ratio), multi (one
+//       transaction of K setData on the session's node)
 //
 // Each session keeps K requests in flight on its own node; every completion issues the next
 // request until the time or op bound is reached. Reports ops/s and latency p50/p99/p999;

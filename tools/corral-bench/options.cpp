@@ -13,8 +13,9 @@ const char kUsage[] =
     "usage: corral-bench --servers HOST:PORT[,HOST:PORT...] [--driver c|raw] [--threads T]\n"
     "                    [--sessions N] [--inflight K] [--op OP] [--size BYTES]\n"
     "                    [--read-ratio R] [--seconds S] [--ops N] [--json FILE]\n"
-    "                    [--server-pid PID[,PID...]]\n"
-    "  OP: create, set, get, exists, delete, mixed (get/set by --read-ratio)\n"
+    "                    [--multi-ops K] [--server-pid PID[,PID...]]\n"
+    "  OP: create, set, get, exists, delete, mixed (get/set by --read-ratio),\n"
+    "      multi (one transaction of K setData on the session's node; default K 3)\n"
     "  --driver c    the official C client, async API (default)\n"
     "  --driver raw  the wire protocol straight over TCP, pipelined, on T epoll threads\n"
     "                (default 1); sessions go round-robin over the servers\n";
@@ -67,9 +68,10 @@ bool parseOne(std::string_view flag, const char* v, Options* o) {
   if (flag == "--op") {
     o->op = v;
     return o->op == "create" || o->op == "set" || o->op == "get" || o->op == "exists" ||
-           o->op == "delete" || o->op == "mixed";
+           o->op == "delete" || o->op == "mixed" || o->op == "multi";
   }
   if (flag == "--size") return parseInt(v, &o->size);
+  if (flag == "--multi-ops") return parseInt(v, &o->multi_ops);
   if (flag == "--read-ratio") return parseDouble(v, &o->read_ratio);
   if (flag == "--seconds") return parseDouble(v, &o->seconds);
   if (flag == "--ops") return parseInt64(v, &o->max_ops);
@@ -98,7 +100,8 @@ bool parseOptions(int argc, char** argv, Options* o) {
   bool ok = true;
   for (int i = 1; ok && i < argc; i += 2) ok = i + 1 < argc && parseOne(argv[i], argv[i + 1], o);
   ok = ok && o->sessions >= 1 && o->inflight >= 1 && o->size >= 0 && o->threads >= 1 &&
-       o->threads <= 64 && o->seconds > 0 && o->max_ops >= 0;
+       o->threads <= 64 && o->seconds > 0 && o->max_ops >= 0 && o->multi_ops >= 1 &&
+       o->multi_ops <= 1000;
   if (!ok) std::fputs(kUsage, stderr);
   return ok;
 }

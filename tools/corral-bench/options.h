@@ -18,6 +18,7 @@ struct Options {
   std::string op = "set";
   int size = 100;
   double read_ratio = 0.9;
+  int multi_ops = 3;  // --op multi: setData ops per transaction
   double seconds = 10;
   int64_t max_ops = 0;
   std::string json;

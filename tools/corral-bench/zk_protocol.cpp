@@ -65,6 +65,39 @@ void encodeSetData(std::string* out, std::string_view path, std::string_view dat
   w.endFrame(frame);
 }
 
+void encodeMultiSetData(std::string* out, std::string_view path, std::string_view data, int count) {
+  JuteWriter w(out);
+  size_t frame = beginRequest(w, kMulti);
+  for (int i = 0; i < count; ++i) {
+    w.int32(kSetData);  // MultiHeader: type, done, err
+    w.boolean(false);
+    w.int32(-1);
+    w.buffer(path);
+    w.buffer(data);
+    w.int32(-1);  // any version
+  }
+  w.int32(-1);  // the closing MultiHeader
+  w.boolean(true);
+  w.int32(-1);
+  w.endFrame(frame);
+}
+
+bool multiSetDataSucceeded(std::string_view body, int count) {
+  constexpr size_t kStatBytes = 68;  // 6 longs and 5 ints
+  JuteReader r(body);
+  int results = 0;
+  for (;;) {
+    int32_t type = r.int32();
+    bool done = r.boolean();
+    r.int32();  // err: the results say it
+    if (!r.ok()) return false;
+    if (done) return results == count;
+    if (type != kSetData) return false;  // an ErrorResult (type -1): the multi failed
+    r.skip(kStatBytes);
+    ++results;
+  }
+}
+
 void encodeBare(std::string* out, int32_t xid, OpCode op) {
   JuteWriter w(out);
   size_t frame = w.beginFrame();

@@ -17,6 +17,7 @@ enum OpCode : int32_t {
   kGetData = 4,
   kSetData = 5,
   kGetChildren = 8,
+  kMulti = 14,
   kPing = 11,
   kCloseSession = -11,
 };
@@ -49,6 +50,11 @@ void encodeDelete(std::string* out, std::string_view path);
 // exists, getData or getChildren, without a watch: all three are {path, bool watch}.
 void encodeRead(std::string* out, OpCode op, std::string_view path);
 void encodeSetData(std::string* out, std::string_view path, std::string_view data);
+// A multi of `count` setData ops on one node (any version).
+void encodeMultiSetData(std::string* out, std::string_view path, std::string_view data, int count);
+// Reads the reply to such a multi: false if any op failed (an ErrorResult), a result is not
+// a setData's, there are not `count` of them or the record is cut short.
+bool multiSetDataSucceeded(std::string_view body, int count);
 // A request with no body (ping, closeSession), with its xid already set.
 void encodeBare(std::string* out, int32_t xid, OpCode op);
 
