@@ -129,8 +129,11 @@ void StateMachine::Impl::applyOne(const Txn& txn, OpResult* result, SessionEvent
 }
 
 void StateMachine::Impl::forgetPending(int64_t zxid) {
-  for (auto it = pending.begin(); it != pending.end();) {
-    it = it->second.zxid <= zxid ? pending.erase(it) : std::next(it);
+  while (!pending_order.empty() && pending_order.front().first <= zxid) {
+    auto it = pending.find(pending_order.front().second);
+    // A later txn may have replaced the record: that one stays until it applies.
+    if (it != pending.end() && it->second.zxid <= zxid) pending.erase(it);
+    pending_order.pop_front();
   }
   for (auto* m : {&pending_session_creates, &pending_session_closes}) {
     for (auto it = m->begin(); it != m->end();) {
@@ -217,6 +220,7 @@ Applied StateMachine::apply(const Txn& txn) {
 
 void StateMachine::discardPending() {
   impl_->pending.clear();
+  impl_->pending_order.clear();
   impl_->pending_session_creates.clear();
   impl_->pending_session_closes.clear();
 }

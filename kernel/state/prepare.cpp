@@ -67,11 +67,16 @@ void StateMachine::Impl::pendingDelete(const std::string& path, int64_t zxid) {
     p->stat.num_children--;
     p->stat.pzxid = zxid;
     p->zxid = zxid;
-    pending[parent] = *p;
+    remember(parent, std::move(*p));
   }
   PendingNode gone;
   gone.zxid = zxid;
-  pending[path] = gone;
+  remember(path, std::move(gone));
+}
+
+void StateMachine::Impl::remember(const std::string& path, PendingNode rec) {
+  pending_order.emplace_back(rec.zxid, path);
+  pending[path] = std::move(rec);
 }
 
 ZkError StateMachine::Impl::fixupAcl(const SessionView& who, const std::vector<Acl>& acl,
@@ -311,7 +316,7 @@ Txn StateMachine::prepare(const SessionView& who, const Request& request, int64_
     txn.type = OpCode::kMulti;
     txn.fields = std::move(subs);
   }
-  for (auto& [path, rec] : local) m.pending[path] = std::move(rec);
+  for (auto& [path, rec] : local) m.remember(path, std::move(rec));
   return txn;
 }
 

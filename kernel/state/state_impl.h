@@ -2,6 +2,7 @@
 // snapshot).
 #pragma once
 
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -32,6 +33,10 @@ struct StateMachine::Impl {
 
   // Overlay of prepared txns over the committed tree, forgotten as txns apply.
   PendingMap pending;
+  // Every record put in `pending`, in the order of its txn's zxid, so that applying a txn
+  // forgets what it produced without scanning the whole overlay: with 100k writes in
+  // flight that scan per applied txn stalled the kernel for minutes.
+  std::deque<std::pair<int64_t, std::string>> pending_order;
   std::map<int64_t, int64_t> pending_session_creates;  // session -> zxid
   std::map<int64_t, int64_t> pending_session_closes;   // session -> zxid
 
@@ -43,6 +48,8 @@ struct StateMachine::Impl {
   bool sessionLive(int64_t session_id) const;
   // Records in the overlay that a server-side txn (close, cleanup) deletes `path`.
   void pendingDelete(const std::string& path, int64_t zxid);
+  // Puts `rec` (the effect of txn rec.zxid) in the overlay for `path`.
+  void remember(const std::string& path, PendingNode rec);
 
   // --- prepare helpers (prepare.cpp): each validates one op against the overlay view,
   // records its effect in `local` and fills the sub-txn's type and fields.

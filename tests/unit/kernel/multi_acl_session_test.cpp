@@ -1,4 +1,6 @@
 // Multi's all-or-nothing rule, the prepare overlay, ACLs and sessions.
+#include <cstdio>
+
 #include "state_test_support.h"
 
 namespace corral::kernel::testing {
@@ -71,6 +73,39 @@ TEST_F(StateTest, DiscardPendingForgetsTheOverlay) {
   sm_.discardPending();
   Txn again = prepare(kB, create("/gone"));
   EXPECT_NE(again.type, OpCode::kError);
+}
+
+TEST_F(StateTest, OverlayRecordReplacedByALaterTxnOutlivesTheEarlierOnesApply) {
+  ASSERT_EQ(err(write(kA, create("/n"))), ZkError::kOk);
+  Txn first = prepare(kA, setData("/n", "1"));
+  Txn second = prepare(kA, setData("/n", "2"));
+  ASSERT_EQ(err(sm_.apply(first)), ZkError::kOk);
+  // `second` is still in flight: the overlay must show its version (2), not the tree's (1).
+  Txn third = prepare(kA, setData("/n", "3", 2));
+  EXPECT_EQ(third.err, ZkError::kOk);
+  ASSERT_EQ(err(sm_.apply(second)), ZkError::kOk);
+  ASSERT_EQ(err(sm_.apply(third)), ZkError::kOk);
+  EXPECT_EQ(prepare(kA, setData("/n", "4", 3)).err, ZkError::kOk);
+}
+
+TEST_F(StateTest, ThousandsOfWritesInFlightApplyInOrder) {
+  ASSERT_EQ(err(write(kA, create("/q"))), ZkError::kOk);
+  std::vector<Txn> txns;
+  for (int i = 0; i < 5000; ++i)
+    txns.push_back(prepare(kA, create("/q/c", "", CreateMode::kPersistentSequential)));
+  txns.push_back(prepare(kA, pathOp(OpCode::kDelete, "/q")));
+  EXPECT_EQ(txns.back().err, ZkError::kNotEmpty);
+  txns.pop_back();
+  for (size_t i = 0; i < txns.size(); ++i) {
+    Applied a = sm_.apply(txns[i]);
+    ASSERT_EQ(err(a), ZkError::kOk) << i;
+    char name[32];
+    std::snprintf(name, sizeof(name), "/q/c%010zu", i);
+    EXPECT_EQ(a.response.result.path, name);
+  }
+  // Everything applied: the next sequence number comes from the tree alone.
+  Applied next = write(kA, create("/q/c", "", CreateMode::kPersistentSequential));
+  EXPECT_EQ(next.response.result.path, "/q/c0000005000");
 }
 
 TEST_F(StateTest, AclsDenyWithoutTheRightId) {
