@@ -31,6 +31,7 @@
 #endif
 
 #include "child_process.h"
+#include "free_port.h"
 #include "loaded_plugin.h"
 #include "temp_dir.h"
 
@@ -67,23 +68,10 @@ TransportPtr createPeerTransport(const std::string& toml, const corral_host_api*
   return TransportPtr(static_cast<PeerTransport*>(instance), TransportDeleter{d->destroy});
 }
 
-// n distinct loopback ports that were free a moment ago (all held open while choosing).
+// n distinct loopback ports that were free a moment ago.
 std::vector<int> freePorts(size_t n) {
-  std::vector<int> fds;
   std::vector<int> ports;
-  for (size_t i = 0; i < n; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(a);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-      throw std::runtime_error("no free port");
-    fds.push_back(fd);
-    ports.push_back(ntohs(a.sin_port));
-  }
-  for (int fd : fds) close(fd);
+  for (size_t i = 0; i < n; ++i) ports.push_back(freeLoopbackPort());
   return ports;
 }
 
